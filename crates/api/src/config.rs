@@ -1,0 +1,190 @@
+//! Configuration: one TOML file plus `NSER__SECTION__KEY` environment
+//! overrides. Every key has a default that makes the demo work with no file;
+//! unknown keys are an error, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: Server,
+    pub database: Database,
+    pub tls: Tls,
+    pub log: Log,
+}
+
+/// The listeners.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// The mutual-TLS API listener.
+    pub listen: SocketAddr,
+    /// The plain-HTTP listener for `/healthz` and `/readyz` (keep it on loopback
+    /// or a cluster-internal interface).
+    pub admin_listen: SocketAddr,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The registry database.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `sqlite://PATH`, a file path, or `postgres://...`.
+    pub url: String,
+    pub pool_size: u32,
+}
+
+/// Certificates: the server's own, and the trust anchors client certificates
+/// must chain to.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
+}
+
+/// Application logs (never the access log, which lives in the database).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `api=debug,info`.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            workers: 0,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self { url: "sqlite://var/demo/registry.db".into(), pool_size: 8 }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        let pki = Path::new("var/demo/pki");
+        Self { cert: pki.join("server.crt"), key: pki.join("server.key"), client_ca: pki.join("ca.crt") }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self { format: LogFormat::Human, filter: "info".into() }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: Server::default(),
+            database: Database::default(),
+            tls: Tls::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "NSER__";
+
+impl Config {
+    /// Read `path` (if given), then apply `NSER__SECTION__KEY` overrides from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| anyhow::anyhow!("config {}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
+            let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let [section, field] = parts.as_slice() else {
+                anyhow::bail!("environment variable {key}: expected NSER__SECTION__KEY");
+            };
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(section_table) = entry else {
+                anyhow::bail!("environment variable {key}: [{section}] is not a section");
+            };
+            section_table.insert(field.clone(), env_value(&value));
+        }
+        Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised so
+/// `NSER__SERVER__WORKERS=4` works.
+fn env_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = v.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(v.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let c = Config::load(
+            None,
+            env(&[("NSER__DATABASE__URL", "postgres://h/db"), ("NSER__SERVER__WORKERS", "3")]),
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://h/db");
+        assert_eq!(c.server.workers, 3);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::load(None, env(&[("NSER__DATABASE__URLL", "x")])).unwrap_err();
+        assert!(err.to_string().contains("urll"), "{err}");
+    }
+}

@@ -1,0 +1,142 @@
+//! `nser-gateway`: the NSER data-sharing gateway and its administration
+//! commands.
+
+mod config;
+mod demo;
+mod error;
+mod pki;
+mod server;
+mod tls;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "nser-gateway", version, about = "The NSER data-sharing gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (mutual TLS) and the admin listener.
+    Serve {
+        /// A TOML configuration file; NSER__SECTION__KEY variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the demo: PKI, a generated registry and the gateway, all under var/demo/.
+    Demo {
+        /// Households to generate when var/demo/ holds no registry yet.
+        #[arg(long, default_value_t = 100_000, value_parser = parse_households)]
+        households: u64,
+    },
+    /// Apply pending migrations and exit.
+    Migrate {
+        #[arg(long)]
+        database: String,
+    },
+    /// Write a synthetic registry (deterministic for a given seed).
+    Generate {
+        #[arg(long, value_parser = parse_households)]
+        households: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        database: String,
+    },
+    /// Demo certificates.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create a demo CA, a localhost server certificate and the sample client
+    /// certificates in DIR (kept if already complete).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Household counts: a clear one-line refusal for 0, negatives and absurd sizes.
+fn parse_households(s: &str) -> Result<u64, String> {
+    let n: i128 = s.trim().replace('_', "").parse().map_err(|_| format!("{s:?} is not a whole number"))?;
+    if n < 1 || n > i128::from(synth::MAX_HOUSEHOLDS) {
+        return Err(format!("must be between 1 and {} (got {n})", synth::MAX_HOUSEHOLDS));
+    }
+    u64::try_from(n).map_err(|e| e.to_string())
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NSER_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref(), std::env::vars())?;
+            init_logging(config.log.format, &config.log.filter);
+            serve(config)
+        }
+        Command::Demo { households } => {
+            init_logging(LogFormat::Human, "info");
+            let config = demo::prepare(households)?;
+            serve(config)
+        }
+        Command::Migrate { database } => {
+            let url = store::DatabaseUrl::parse(&database)?;
+            let mut conn = url.connect()?;
+            let applied = store::migrate::run(&mut conn)?;
+            if applied.is_empty() {
+                println!("{}: up to date", url.redacted());
+            } else {
+                println!("{}: applied {}", url.redacted(), applied.join(", "));
+            }
+            Ok(())
+        }
+        Command::Generate { households, seed, database } => {
+            let url = store::DatabaseUrl::parse(&database)?;
+            demo::generate(&url, households, seed)
+        }
+        Command::Pki { command: PkiCommand::Init { dir } } => {
+            let created = pki::ensure_demo_pki(&dir)?;
+            println!("{}: {}", dir.display(), if created { "created" } else { "already complete" });
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let workers = config.server.workers;
+    actix_web::rt::System::new().block_on(async move {
+        let _ = workers;
+        server::run(config).await
+    })
+}

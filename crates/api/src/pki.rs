@@ -1,0 +1,145 @@
+//! The demo PKI: a CA, a server certificate for localhost, and one client
+//! certificate per sample client system. For the demo and the tests only;
+//! production certificates come from the operator's own CA.
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use anyhow::Context;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
+};
+use time::{Duration, OffsetDateTime};
+
+/// The sample client systems the demo issues certificates for, with the
+/// organisation each belongs to.
+pub const DEMO_CLIENTS: &[(&str, &str)] = &[
+    ("usc-till", "Utility Stores Corporation"),
+    ("fed-ministry", "Ministry of Poverty Alleviation and Social Safety"),
+    ("ngo", "Akhuwat Foundation"),
+    ("bank", "HBL Microfinance Bank"),
+    ("bisp-finance", "Benazir Income Support Programme"),
+    ("nadra-feed", "National Database and Registration Authority"),
+];
+
+const CA_CN: &str = "NSER Gateway Demo CA";
+
+/// Create the demo PKI in `dir` unless a complete one is already there.
+/// Returns whether anything was created.
+pub fn ensure_demo_pki(dir: &Path) -> anyhow::Result<bool> {
+    let complete = ["ca.crt", "ca.key", "server.crt", "server.key"]
+        .iter()
+        .map(|f| dir.join(f))
+        .chain(DEMO_CLIENTS.iter().flat_map(|(n, _)| {
+            [dir.join(format!("{n}.crt")), dir.join(format!("{n}.key"))]
+        }))
+        .all(|p| p.exists());
+    if complete {
+        return Ok(false);
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let ca = Ca::generate(CA_CN)?;
+    ca.write(dir, "ca")?;
+    let (cert, key) = ca.issue_server(&["localhost"], &[IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
+    write_pair(dir, "server", &cert, &key)?;
+    for (name, org) in DEMO_CLIENTS {
+        let (cert, key) = ca.issue_client(name, org, 0, 365)?;
+        write_pair(dir, name, &cert, &key)?;
+    }
+    Ok(true)
+}
+
+/// A certificate authority able to issue server and client certificates.
+pub struct Ca {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    /// A new self-signed CA valid for ten years.
+    pub fn generate(common_name: &str) -> anyhow::Result<Self> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(common_name, "NSER Gateway Demo");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(3650);
+        let key = KeyPair::generate()?;
+        let cert = params.self_signed(&key)?;
+        Ok(Self { cert, key })
+    }
+
+    /// Write `NAME.crt` and `NAME.key`.
+    pub fn write(&self, dir: &Path, name: &str) -> anyhow::Result<()> {
+        write_pair(dir, name, &self.cert.pem(), &self.key.serialize_pem())
+    }
+
+    /// A server certificate for the given names and addresses, valid one year.
+    pub fn issue_server(&self, dns: &[&str], ips: &[IpAddr]) -> anyhow::Result<(String, String)> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(dns.first().copied().unwrap_or("localhost"), "NSER Gateway");
+        params.subject_alt_names = dns
+            .iter()
+            .map(|d| Ok(SanType::DnsName((*d).try_into()?)))
+            .chain(ips.iter().map(|ip| Ok(SanType::IpAddress(*ip))))
+            .collect::<anyhow::Result<_>>()?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(365);
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// A client certificate for system `name` of organisation `org`, valid
+    /// from `from_days` (relative to now, may be negative) for `days` days.
+    pub fn issue_client(
+        &self,
+        name: &str,
+        org: &str,
+        from_days: i64,
+        days: i64,
+    ) -> anyhow::Result<(String, String)> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(name, org);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let start = OffsetDateTime::now_utc() + Duration::days(from_days) - Duration::hours(1);
+        params.not_before = start;
+        params.not_after = start + Duration::days(days);
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+fn dn(common_name: &str, org: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    dn.push(DnType::OrganizationName, org);
+    dn.push(DnType::CountryName, "PK");
+    dn
+}
+
+fn write_pair(dir: &Path, name: &str, cert: &str, key: &str) -> anyhow::Result<()> {
+    let crt = dir.join(format!("{name}.crt"));
+    fs::write(&crt, cert).with_context(|| format!("cannot write {}", crt.display()))?;
+    let key_path = dir.join(format!("{name}.key"));
+    write_private(&key_path, key).with_context(|| format!("cannot write {}", key_path.display()))
+}
+
+/// Private keys are readable by their owner only.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?
+    };
+    #[cfg(not(unix))]
+    let mut f = fs::File::create(path)?;
+    f.write_all(contents.as_bytes())
+}

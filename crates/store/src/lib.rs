@@ -1,0 +1,14 @@
+//! The registry store: diesel on SQLite (the embedded default) and PostgreSQL,
+//! one portable schema, migrations embedded per backend. It knows nothing of HTTP.
+
+pub mod db;
+pub mod error;
+pub mod migrate;
+pub mod models;
+pub mod registry;
+pub mod schema;
+pub mod testing;
+
+pub use db::{pool, DatabaseUrl, DbConn, Pool, PooledConn};
+pub use error::{Result, StoreError};
+pub use models::{FieldDef, FieldType, Flag, GeoUnit, Household, HouseholdRecord, Member, Payment};

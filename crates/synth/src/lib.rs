@@ -1,0 +1,257 @@
+//! The synthetic registry generator: a deterministic registry of any size for
+//! the demo, the tests and the benchmarks. Same seed, same registry.
+//!
+//! It lives in its own crate because it is neither persistence (`store`) nor
+//! serving (`api`): it produces rows and hands them to the store.
+
+mod geo;
+#[allow(clippy::all, clippy::pedantic, reason = "a data table")]
+mod geo_data;
+mod household;
+mod names;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use store::registry::{self, Batch};
+use store::{DatabaseUrl, DbConn, StoreError};
+
+pub use geo::Geography;
+pub use household::{Generated, KAFAALAT_CUTOFF, REFERENCE};
+
+/// The largest registry the generator agrees to write (the real NSER holds
+/// about 35 million households).
+pub const MAX_HOUSEHOLDS: u64 = 100_000_000;
+
+/// What can stop the generator.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// The requested size is zero or beyond [`MAX_HOUSEHOLDS`].
+    #[error("--households must be between 1 and {MAX_HOUSEHOLDS}, not {0}")]
+    BadCount(u64),
+    /// The database already holds households: the generator never mixes registries.
+    #[error("{url} already holds a registry of {count} households; use a new --database or delete it first")]
+    NotEmpty { url: String, count: i64 },
+    /// One CNIC prefix ran out of serial numbers (10 million per prefix).
+    #[error("CNIC serials exhausted for prefix {0:05}; generate a smaller registry")]
+    CnicSpace(u32),
+    /// The database refused something.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A transaction could not begin or commit.
+    #[error("database transaction failed: {0}")]
+    Transaction(#[from] diesel::result::Error),
+    /// Preparing or moving the SQLite file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A deterministic stream of households.
+pub struct Generator {
+    rng: ChaCha8Rng,
+    geo: Geography,
+    counters: household::Counters,
+    next_id: i64,
+}
+
+impl Generator {
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let cnic_offset = u32::try_from(rng.next_u64() % 10_000_000).unwrap_or(0);
+        Self {
+            rng,
+            geo: Geography::build(),
+            counters: household::Counters {
+                next_member: 1,
+                next_payment: 1,
+                next_flag: 1,
+                cnic_serials: std::collections::HashMap::new(),
+                cnic_offset,
+            },
+            next_id: 1,
+        }
+    }
+
+    /// The geography households are placed in.
+    #[must_use]
+    pub fn geography(&self) -> &Geography {
+        &self.geo
+    }
+
+    /// The next household.
+    pub fn next_household(&mut self) -> Result<Generated, SynthError> {
+        let uc = self.geo.pick(self.rng.next_u64()).clone();
+        let id = self.next_id;
+        self.next_id += 1;
+        household::generate(&mut self.rng, &mut self.counters, id, &uc).map_err(SynthError::CnicSpace)
+    }
+
+    /// The next `n` households as one insert batch.
+    pub fn next_batch(&mut self, n: usize) -> Result<Batch, SynthError> {
+        let mut batch = Batch::default();
+        for _ in 0..n {
+            let g = self.next_household()?;
+            batch.households.push(g.household);
+            batch.members.extend(g.members);
+            batch.payments.extend(g.payments);
+            batch.flags.extend(g.flags);
+        }
+        Ok(batch)
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub households: u64,
+    pub members: u64,
+}
+
+const BATCH: usize = 2_000;
+
+/// Generate `households` households from `seed` into the database at `url`.
+///
+/// Nothing half-written is left behind: SQLite is written to a side file that
+/// replaces the target only when complete; PostgreSQL is written in one
+/// transaction. A database that already holds households is refused.
+pub fn write_registry(
+    url: &DatabaseUrl,
+    households: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, SynthError> {
+    if households == 0 || households > MAX_HOUSEHOLDS {
+        return Err(SynthError::BadCount(households));
+    }
+    match url {
+        DatabaseUrl::Sqlite(path) => write_sqlite(url, path, households, seed, progress),
+        DatabaseUrl::Postgres(_) => {
+            let mut conn = url.connect()?;
+            store::migrate::run(&mut conn)?;
+            refuse_if_not_empty(url, &mut conn)?;
+            // One transaction for the whole registry: all of it or none.
+            conn.transaction(|conn| fill(conn, households, seed, progress))
+        }
+    }
+}
+
+fn write_sqlite(
+    url: &DatabaseUrl,
+    path: &Path,
+    households: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, SynthError> {
+    if path.exists() {
+        let mut conn = url.connect()?;
+        store::migrate::run(&mut conn)?;
+        refuse_if_not_empty(url, &mut conn)?;
+    }
+    let partial = side_path(path, "partial");
+    remove_sqlite_files(&partial);
+    let result = (|| {
+        let side = DatabaseUrl::Sqlite(partial.clone());
+        let mut conn = side.connect()?;
+        store::migrate::run(&mut conn)?;
+        // A fresh side file nobody else reads: no journal, no fsync, until done.
+        conn.batch_execute(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF; \
+             PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(StoreError::Query)?;
+        let summary = fill(&mut conn, households, seed, progress)?;
+        conn.batch_execute("PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA journal_mode = WAL;")
+            .map_err(StoreError::Query)?;
+        drop(conn);
+        remove_sqlite_files(path);
+        std::fs::rename(&partial, path)
+            .map_err(|source| SynthError::Io { path: path.display().to_string(), source })?;
+        Ok(summary)
+    })();
+    if result.is_err() {
+        remove_sqlite_files(&partial);
+    }
+    result
+}
+
+/// Generate on one thread, insert on this one, so both cores work.
+fn fill(
+    conn: &mut DbConn,
+    households: u64,
+    seed: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, SynthError> {
+    let mut generator = Generator::new(seed);
+    registry::insert_geo_units(conn, &generator.geography().units)?;
+    let (tx, rx) = mpsc::sync_channel::<Result<Batch, SynthError>>(4);
+    let producer = std::thread::spawn(move || {
+        let mut left = households;
+        while left > 0 {
+            let n = usize::try_from(left.min(BATCH as u64)).unwrap_or(BATCH);
+            left -= n as u64;
+            let batch = generator.next_batch(n);
+            let stop = batch.is_err();
+            if tx.send(batch).is_err() || stop {
+                return;
+            }
+        }
+    });
+    let mut summary = Summary { households: 0, members: 0 };
+    let mut outcome = Ok(());
+    for batch in rx {
+        let step = batch.and_then(|b| {
+            insert_in_transaction(conn, &b)?;
+            Ok(b)
+        });
+        match step {
+            Ok(b) => {
+                summary.households += b.households.len() as u64;
+                summary.members += b.members.len() as u64;
+                progress(summary.households);
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    // Dropping the receiver (loop ended) lets the producer stop.
+    let _ = producer.join();
+    outcome.map(|()| summary)
+}
+
+/// Inside the whole-run transaction on PostgreSQL this is a savepoint; on
+/// SQLite it commits one batch into the side file.
+fn insert_in_transaction(conn: &mut DbConn, batch: &Batch) -> Result<(), SynthError> {
+    conn.transaction(|conn| registry::insert_batch(conn, batch).map_err(SynthError::from))
+}
+
+fn refuse_if_not_empty(url: &DatabaseUrl, conn: &mut DbConn) -> Result<(), SynthError> {
+    let count = registry::household_count(conn)?;
+    if count > 0 {
+        return Err(SynthError::NotEmpty { url: url.redacted(), count });
+    }
+    Ok(())
+}
+
+fn side_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".");
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn remove_sqlite_files(path: &Path) {
+    for p in [path.to_path_buf(), side_path(path, "wal"), side_path(path, "shm")] {
+        let _ = std::fs::remove_file(p);
+    }
+}
