@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: Server,
@@ -81,30 +81,29 @@ impl Default for Server {
 
 impl Default for Database {
     fn default() -> Self {
-        Self { url: "sqlite://var/demo/registry.db".into(), pool_size: 8 }
+        Self {
+            url: "sqlite://var/demo/registry.db".into(),
+            pool_size: 8,
+        }
     }
 }
 
 impl Default for Tls {
     fn default() -> Self {
         let pki = Path::new("var/demo/pki");
-        Self { cert: pki.join("server.crt"), key: pki.join("server.key"), client_ca: pki.join("ca.crt") }
+        Self {
+            cert: pki.join("server.crt"),
+            key: pki.join("server.key"),
+            client_ca: pki.join("ca.crt"),
+        }
     }
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Self { format: LogFormat::Human, filter: "info".into() }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
         Self {
-            server: Server::default(),
-            database: Database::default(),
-            tls: Tls::default(),
-            log: Log::default(),
+            format: LogFormat::Human,
+            filter: "info".into(),
         }
     }
 }
@@ -127,7 +126,9 @@ impl Config {
             None => toml::Table::new(),
         };
         for (key, value) in env {
-            let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
             let [section, field] = parts.as_slice() else {
                 anyhow::bail!("environment variable {key}: expected NSER__SECTION__KEY");
@@ -162,7 +163,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -175,7 +179,10 @@ mod tests {
     fn environment_overrides_file_values() {
         let c = Config::load(
             None,
-            env(&[("NSER__DATABASE__URL", "postgres://h/db"), ("NSER__SERVER__WORKERS", "3")]),
+            env(&[
+                ("NSER__DATABASE__URL", "postgres://h/db"),
+                ("NSER__SERVER__WORKERS", "3"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.database.url, "postgres://h/db");

@@ -36,6 +36,9 @@ pub struct Problem {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
+    /// The request's id, also sent as `x-request-id`, to quote to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ResponseError for ApiError {
@@ -53,7 +56,12 @@ impl ResponseError for ApiError {
 }
 
 /// A problem+json response.
-pub fn problem(status: StatusCode, slug: &str, title: &'static str, detail: String) -> HttpResponse {
+pub fn problem(
+    status: StatusCode,
+    slug: &str,
+    title: &'static str,
+    detail: String,
+) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "application/problem+json"))
         .json(Problem {
@@ -61,6 +69,7 @@ pub fn problem(status: StatusCode, slug: &str, title: &'static str, detail: Stri
             title,
             status: status.as_u16(),
             detail,
+            request_id: crate::server::REQUEST_ID.try_with(Clone::clone).ok(),
         })
 }
 

@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "nser-gateway", version, about = "The NSER data-sharing gateway")]
+#[command(
+    name = "nser-gateway",
+    version,
+    about = "The NSER data-sharing gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,14 +30,14 @@ struct Cli {
 enum Command {
     /// Serve the API (mutual TLS) and the admin listener.
     Serve {
-        /// A TOML configuration file; NSER__SECTION__KEY variables override it.
+        /// A TOML configuration file; `NSER__SECTION__KEY` variables override it.
         #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Run the demo: PKI, a generated registry and the gateway, all under var/demo/.
     Demo {
         /// Households to generate when var/demo/ holds no registry yet.
-        #[arg(long, default_value_t = 100_000, value_parser = parse_households)]
+        #[arg(long, default_value_t = 100_000, value_parser = parse_households, allow_hyphen_values = true)]
         households: u64,
     },
     /// Apply pending migrations and exit.
@@ -43,7 +47,7 @@ enum Command {
     },
     /// Write a synthetic registry (deterministic for a given seed).
     Generate {
-        #[arg(long, value_parser = parse_households)]
+        #[arg(long, value_parser = parse_households, allow_hyphen_values = true)]
         households: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -69,9 +73,16 @@ enum PkiCommand {
 
 /// Household counts: a clear one-line refusal for 0, negatives and absurd sizes.
 fn parse_households(s: &str) -> Result<u64, String> {
-    let n: i128 = s.trim().replace('_', "").parse().map_err(|_| format!("{s:?} is not a whole number"))?;
+    let n: i128 = s
+        .trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
     if n < 1 || n > i128::from(synth::MAX_HOUSEHOLDS) {
-        return Err(format!("must be between 1 and {} (got {n})", synth::MAX_HOUSEHOLDS));
+        return Err(format!(
+            "must be between 1 and {} (got {n})",
+            synth::MAX_HOUSEHOLDS
+        ));
     }
     u64::try_from(n).map_err(|e| e.to_string())
 }
@@ -80,7 +91,9 @@ fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NSER_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -121,13 +134,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Generate { households, seed, database } => {
+        Command::Generate {
+            households,
+            seed,
+            database,
+        } => {
             let url = store::DatabaseUrl::parse(&database)?;
             demo::generate(&url, households, seed)
         }
-        Command::Pki { command: PkiCommand::Init { dir } } => {
+        Command::Pki {
+            command: PkiCommand::Init { dir },
+        } => {
             let created = pki::ensure_demo_pki(&dir)?;
-            println!("{}: {}", dir.display(), if created { "created" } else { "already complete" });
+            println!(
+                "{}: {}",
+                dir.display(),
+                if created {
+                    "created"
+                } else {
+                    "already complete"
+                }
+            );
             Ok(())
         }
     }

@@ -17,7 +17,10 @@ use time::{Duration, OffsetDateTime};
 /// organisation each belongs to.
 pub const DEMO_CLIENTS: &[(&str, &str)] = &[
     ("usc-till", "Utility Stores Corporation"),
-    ("fed-ministry", "Ministry of Poverty Alleviation and Social Safety"),
+    (
+        "fed-ministry",
+        "Ministry of Poverty Alleviation and Social Safety",
+    ),
     ("ngo", "Akhuwat Foundation"),
     ("bank", "HBL Microfinance Bank"),
     ("bisp-finance", "Benazir Income Support Programme"),
@@ -32,9 +35,11 @@ pub fn ensure_demo_pki(dir: &Path) -> anyhow::Result<bool> {
     let complete = ["ca.crt", "ca.key", "server.crt", "server.key"]
         .iter()
         .map(|f| dir.join(f))
-        .chain(DEMO_CLIENTS.iter().flat_map(|(n, _)| {
-            [dir.join(format!("{n}.crt")), dir.join(format!("{n}.key"))]
-        }))
+        .chain(
+            DEMO_CLIENTS
+                .iter()
+                .flat_map(|(n, _)| [dir.join(format!("{n}.crt")), dir.join(format!("{n}.key"))]),
+        )
         .all(|p| p.exists());
     if complete {
         return Ok(false);
@@ -125,8 +130,8 @@ fn dn(common_name: &str, org: &str) -> DistinguishedName {
 }
 
 fn write_pair(dir: &Path, name: &str, cert: &str, key: &str) -> anyhow::Result<()> {
-    let crt = dir.join(format!("{name}.crt"));
-    fs::write(&crt, cert).with_context(|| format!("cannot write {}", crt.display()))?;
+    let cert_path = dir.join(format!("{name}.crt"));
+    fs::write(&cert_path, cert).with_context(|| format!("cannot write {}", cert_path.display()))?;
     let key_path = dir.join(format!("{name}.key"));
     write_private(&key_path, key).with_context(|| format!("cannot write {}", key_path.display()))
 }
@@ -137,7 +142,12 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     let mut f = {
         use std::os::unix::fs::OpenOptionsExt;
-        fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?
     };
     #[cfg(not(unix))]
     let mut f = fs::File::create(path)?;

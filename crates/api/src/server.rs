@@ -7,7 +7,7 @@ use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::{Extensions, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::rt::net::TcpStream;
-use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -70,7 +70,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .wrap_fn(|req, srv| {
                 let id = uuid::Uuid::new_v4().to_string();
                 let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
-                req.extensions_mut().insert(RequestId(id.clone()));
                 let fut = REQUEST_ID.scope(id.clone(), srv.call(req));
                 async move {
                     let mut res = fut.await?;
@@ -119,10 +118,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The request id, for handlers that log or record it.
-#[derive(Clone)]
-pub struct RequestId(pub String);
-
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
@@ -137,7 +132,9 @@ struct Status {
 /// certificate's subject. (Identity checks against registered clients come
 /// with the front door.)
 async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let client_subject = req.conn_data::<PeerCertificate>().and_then(|c| tls::subject_of(&c.0));
+    let client_subject = req
+        .conn_data::<PeerCertificate>()
+        .and_then(|c| tls::subject_of(&c.0));
     let pool = state.pool.clone();
     let households = web::block(move || -> Result<i64, store::StoreError> {
         let mut conn = pool.get()?;
@@ -145,7 +142,10 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     })
     .await
     .map_err(|_| ApiError::Unavailable)??;
-    Ok(HttpResponse::Ok().json(Status { households, client_subject }))
+    Ok(HttpResponse::Ok().json(Status {
+        households,
+        client_subject,
+    }))
 }
 
 async fn healthz() -> HttpResponse {

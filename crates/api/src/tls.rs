@@ -25,7 +25,9 @@ pub fn server_config(tls: &Tls) -> anyhow::Result<ServerConfig> {
     let key = read_key(&tls.key)?;
     let mut roots = RootCertStore::empty();
     for ca in read_certs(&tls.client_ca)? {
-        roots.add(ca).with_context(|| format!("{}: not a usable CA certificate", tls.client_ca.display()))?;
+        roots
+            .add(ca)
+            .with_context(|| format!("{}: not a usable CA certificate", tls.client_ca.display()))?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
@@ -35,7 +37,13 @@ pub fn server_config(tls: &Tls) -> anyhow::Result<ServerConfig> {
         .context("TLS protocol versions")?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
-        .with_context(|| format!("{} does not match {}", tls.key.display(), tls.cert.display()))?;
+        .with_context(|| {
+            format!(
+                "{} does not match {}",
+                tls.key.display(),
+                tls.cert.display()
+            )
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -45,7 +53,11 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let certs = rustls_pemfile::certs(&mut BufReader::new(f))
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("{}: not PEM certificates", path.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "{}: holds no certificate", path.display());
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "{}: holds no certificate",
+        path.display()
+    );
     Ok(certs)
 }
 

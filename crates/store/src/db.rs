@@ -31,7 +31,10 @@ impl DatabaseUrl {
     /// Parse `sqlite://PATH`, `sqlite:PATH`, a plain file path, or
     /// `postgres://...` / `postgresql://...`.
     pub fn parse(url: &str) -> Result<Self> {
-        let bad = |reason: &str| StoreError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
+        let bad = |reason: &str| StoreError::BadUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
         let url_trimmed = url.trim();
         if url_trimmed.is_empty() {
             return Err(bad("it is empty"));
@@ -77,14 +80,20 @@ impl DatabaseUrl {
                 check_sqlite_dir(path)?;
                 let target = path.to_string_lossy();
                 let mut conn = diesel::SqliteConnection::establish(&target).map_err(|source| {
-                    StoreError::Connect { url: self.redacted(), source }
+                    StoreError::Connect {
+                        url: self.redacted(),
+                        source,
+                    }
                 })?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
                 Ok(DbConn::Sqlite(conn))
             }
             Self::Postgres(url) => {
-                let conn = diesel::PgConnection::establish(url)
-                    .map_err(|source| StoreError::Connect { url: self.redacted(), source })?;
+                let conn =
+                    diesel::PgConnection::establish(url).map_err(|source| StoreError::Connect {
+                        url: self.redacted(),
+                        source,
+                    })?;
                 Ok(DbConn::Pg(conn))
             }
         }
@@ -101,7 +110,10 @@ fn check_sqlite_dir(path: &Path) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let fail = |reason: String| StoreError::SqlitePath { path: path.display().to_string(), reason };
+    let fail = |reason: String| StoreError::SqlitePath {
+        path: path.display().to_string(),
+        reason,
+    };
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(fail(format!("{} is not a directory", dir.display()))),
@@ -122,8 +134,12 @@ fn check_sqlite_dir(path: &Path) -> Result<()> {
 }
 
 fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -175,14 +191,23 @@ mod tests {
 
     #[test]
     fn parses_the_url_forms() {
-        assert_eq!(DatabaseUrl::parse("var/x.db").ok(), Some(DatabaseUrl::Sqlite("var/x.db".into())));
+        assert_eq!(
+            DatabaseUrl::parse("var/x.db").ok(),
+            Some(DatabaseUrl::Sqlite("var/x.db".into()))
+        );
         assert_eq!(
             DatabaseUrl::parse("sqlite:///tmp/x.db").ok(),
             Some(DatabaseUrl::Sqlite("/tmp/x.db".into()))
         );
-        assert!(matches!(DatabaseUrl::parse("postgres://u@h/db"), Ok(DatabaseUrl::Postgres(_))));
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
         for bad in ["", "mysql://h/db", "sqlite://", "postgres://"] {
-            assert!(DatabaseUrl::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                DatabaseUrl::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 

@@ -20,7 +20,10 @@ pub struct GeoUnit {
 /// and its standing with BISP.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = households)]
-#[allow(clippy::struct_excessive_bools, reason = "the survey records each asset as owned or not")]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "the survey records each asset as owned or not"
+)]
 pub struct Household {
     pub id: i64,
     pub province_code: i32,

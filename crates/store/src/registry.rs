@@ -32,7 +32,12 @@ pub fn pmt_by_cnic(conn: &mut DbConn, cnic: &str) -> Result<Option<PmtFacts>> {
     Ok(members::table
         .inner_join(households::table)
         .filter(members::cnic.eq(cnic))
-        .select((households::id, households::pmt_score, households::survey_date, households::size))
+        .select((
+            households::id,
+            households::pmt_score,
+            households::survey_date,
+            households::size,
+        ))
         .first::<PmtFacts>(conn)
         .optional()?)
 }
@@ -76,7 +81,12 @@ pub fn household(conn: &mut DbConn, id: i64) -> Result<Option<HouseholdRecord>> 
         .order(household_flags::raised_at)
         .select(Flag::as_select())
         .load(conn)?;
-    Ok(Some(HouseholdRecord { household, members, payments, flags }))
+    Ok(Some(HouseholdRecord {
+        household,
+        members,
+        payments,
+        flags,
+    }))
 }
 
 /// Ids of the households in an area, optionally within a PMT range
@@ -108,7 +118,10 @@ pub fn household_ids_in_area(
 
 /// The geography: every province, district, tehsil and union council.
 pub fn geo_units(conn: &mut DbConn) -> Result<Vec<GeoUnit>> {
-    Ok(geo_units::table.order(geo_units::code).select(GeoUnit::as_select()).load(conn)?)
+    Ok(geo_units::table
+        .order(geo_units::code)
+        .select(GeoUnit::as_select())
+        .load(conn)?)
 }
 
 /// How many households the registry holds.
@@ -136,8 +149,12 @@ impl Batch {
 pub fn insert_geo_units(conn: &mut DbConn, units: &[GeoUnit]) -> Result<()> {
     for chunk in units.chunks(2000) {
         match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(geo_units::table).values(chunk).execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(geo_units::table).values(chunk).execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_into(geo_units::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(geo_units::table)
+                .values(chunk)
+                .execute(c)?,
         };
     }
     Ok(())

@@ -2,7 +2,10 @@
 //! PostgreSQL database when `DATABASE_URL` points at a server, so tests never
 //! see each other's rows. Not used by the gateway itself.
 
-#![allow(clippy::panic, reason = "test support: an unusable test database must stop the test")]
+#![allow(
+    clippy::panic,
+    reason = "test support: an unusable test database must stop the test"
+)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,7 +50,11 @@ fn unique_name(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!("{tag}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestDb {
@@ -57,7 +64,11 @@ impl TestDb {
         let dir = TempDir::new("sqlite");
         let path = dir.0.join("registry.db");
         let url_string = format!("sqlite://{}", path.display());
-        Self { url: DatabaseUrl::Sqlite(path), url_string, cleanup: Cleanup::Dir(dir) }
+        Self {
+            url: DatabaseUrl::Sqlite(path),
+            url_string,
+            cleanup: Cleanup::Dir(dir),
+        }
     }
 
     /// A fresh, empty PostgreSQL database on the server `DATABASE_URL` names,
@@ -105,7 +116,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
             if let Ok(mut admin) = DatabaseUrl::Postgres(admin_url.clone()).connect() {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
     }
@@ -132,8 +144,14 @@ fn with_database(url: &str, name: &str) -> String {
 mod tests {
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(super::with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
         assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
-        assert_eq!(super::with_database("postgres://h/a?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(
+            super::with_database("postgres://h/a?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
     }
 }

@@ -55,7 +55,12 @@ fn member(id: i64, household_id: i64, line_no: i32, cnic: &str, male: bool) -> M
         household_id,
         line_no,
         cnic: cnic.into(),
-        full_name: if male { "Muhammad Aslam Butt" } else { "Fatima Bibi" }.into(),
+        full_name: if male {
+            "Muhammad Aslam Butt"
+        } else {
+            "Fatima Bibi"
+        }
+        .into(),
         guardian_name: "Ghulam Rasool Butt".into(),
         relation: if line_no == 1 { "head" } else { "spouse" }.into(),
         gender: if male { "male" } else { "female" }.into(),
@@ -72,20 +77,43 @@ fn member(id: i64, household_id: i64, line_no: i32, cnic: &str, male: bool) -> M
 }
 
 fn geo() -> Vec<GeoUnit> {
-    let u = |code, level: &str, parent| GeoUnit { code, level: level.into(), name: format!("{level} {code}"), parent_code: parent };
-    vec![u(3, "province", None), u(301, "district", Some(3)), u(30101, "tehsil", Some(301)), u(30102, "tehsil", Some(301)), u(30101001, "uc", Some(30101)), u(30102001, "uc", Some(30102))]
+    let u = |code, level: &str, parent| GeoUnit {
+        code,
+        level: level.into(),
+        name: format!("{level} {code}"),
+        parent_code: parent,
+    };
+    vec![
+        u(3, "province", None),
+        u(301, "district", Some(3)),
+        u(30101, "tehsil", Some(301)),
+        u(30102, "tehsil", Some(301)),
+        u(30101001, "uc", Some(30101)),
+        u(30102001, "uc", Some(30102)),
+    ]
 }
 
 fn sample() -> Batch {
     Batch {
-        households: vec![household(1, 30101, 30101001, 12.5), household(2, 30101, 30101001, 45.0), household(3, 30102, 30102001, 20.0)],
+        households: vec![
+            household(1, 30101, 30101001, 12.5),
+            household(2, 30101, 30101001, 45.0),
+            household(3, 30102, 30102001, 20.0),
+        ],
         members: vec![
             member(1, 1, 1, "3520200000011", true),
             member(2, 1, 2, "3520200000022", false),
             member(3, 2, 1, "3520200000033", true),
             member(4, 3, 1, "3520200000045", true),
         ],
-        payments: vec![Payment { id: 1, household_id: 1, instalment: "2026-Q1".into(), amount_pkr: 13_500, paid_on: date(2026, 2, 10), channel: "bank_account".into() }],
+        payments: vec![Payment {
+            id: 1,
+            household_id: 1,
+            instalment: "2026-Q1".into(),
+            amount_pkr: 13_500,
+            paid_on: date(2026, 2, 10),
+            channel: "bank_account".into(),
+        }],
         flags: vec![Flag {
             id: 1,
             household_id: 1,
@@ -105,10 +133,18 @@ fn migrations_apply_once_then_are_a_no_op() {
     for db in TestDb::all() {
         let mut conn = db.url.connect().unwrap();
         let first = store::migrate::run(&mut conn).unwrap();
-        assert!(!first.is_empty(), "{}: nothing applied on an empty database", db.backend());
+        assert!(
+            !first.is_empty(),
+            "{}: nothing applied on an empty database",
+            db.backend()
+        );
         assert_eq!(store::migrate::pending(&mut conn).unwrap(), 0);
         let second = store::migrate::run(&mut conn).unwrap();
-        assert!(second.is_empty(), "{}: second run applied {second:?}", db.backend());
+        assert!(
+            second.is_empty(),
+            "{}: second run applied {second:?}",
+            db.backend()
+        );
     }
 }
 
@@ -123,28 +159,56 @@ fn a_household_round_trips_and_is_found_by_cnic_geography_and_pmt() {
         registry::insert_batch(&mut conn, &batch).unwrap();
 
         // By CNIC: the whole household, members in line order, payments and flags.
-        let rec = registry::household_by_cnic(&mut conn, "3520200000022").unwrap().unwrap();
+        let rec = registry::household_by_cnic(&mut conn, "3520200000022")
+            .unwrap()
+            .unwrap();
         assert_eq!(rec.household, batch.households[0], "{be}");
         assert_eq!(rec.members, batch.members[..2].to_vec(), "{be}");
         assert_eq!(rec.payments, batch.payments, "{be}");
         assert_eq!(rec.flags, batch.flags, "{be}");
-        assert!(registry::household_by_cnic(&mut conn, "3520299999991").unwrap().is_none(), "{be}");
+        assert!(
+            registry::household_by_cnic(&mut conn, "3520299999991")
+                .unwrap()
+                .is_none(),
+            "{be}"
+        );
 
-        let pmt = registry::pmt_by_cnic(&mut conn, "3520200000033").unwrap().unwrap();
-        assert_eq!((pmt.household_id, pmt.pmt_score, pmt.size), (2, 45.0, 2), "{be}");
+        let pmt = registry::pmt_by_cnic(&mut conn, "3520200000033")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (pmt.household_id, pmt.pmt_score, pmt.size),
+            (2, 45.0, 2),
+            "{be}"
+        );
 
         // By geography.
-        let ids = |area, range| registry::household_ids_in_area(&mut db.url.connect().unwrap(), area, range, 0, 100).unwrap();
+        let ids = |area, range| {
+            registry::household_ids_in_area(&mut db.url.connect().unwrap(), area, range, 0, 100)
+                .unwrap()
+        };
         assert_eq!(ids(Area::Province(3), None), vec![1, 2, 3], "{be}");
         assert_eq!(ids(Area::District(301), None), vec![1, 2, 3], "{be}");
         assert_eq!(ids(Area::Tehsil(30101), None), vec![1, 2], "{be}");
         assert_eq!(ids(Area::UnionCouncil(30102001), None), vec![3], "{be}");
         assert!(ids(Area::District(302), None).is_empty(), "{be}");
         // By PMT range within a geography (inclusive bounds).
-        assert_eq!(ids(Area::District(301), Some((0.0, 20.0))), vec![1, 3], "{be}");
-        assert_eq!(ids(Area::Tehsil(30101), Some((12.5, 12.5))), vec![1], "{be}");
+        assert_eq!(
+            ids(Area::District(301), Some((0.0, 20.0))),
+            vec![1, 3],
+            "{be}"
+        );
+        assert_eq!(
+            ids(Area::Tehsil(30101), Some((12.5, 12.5))),
+            vec![1],
+            "{be}"
+        );
         // Paging: after an id, with a limit.
-        assert_eq!(registry::household_ids_in_area(&mut conn, Area::Province(3), None, 1, 1).unwrap(), vec![2], "{be}");
+        assert_eq!(
+            registry::household_ids_in_area(&mut conn, Area::Province(3), None, 1, 1).unwrap(),
+            vec![2],
+            "{be}"
+        );
 
         assert_eq!(registry::household_count(&mut conn).unwrap(), 3, "{be}");
         assert_eq!(registry::geo_units(&mut conn).unwrap(), geo(), "{be}");
@@ -159,7 +223,11 @@ fn a_duplicate_cnic_is_refused() {
         registry::insert_geo_units(&mut conn, &geo()).unwrap();
         let mut batch = sample();
         batch.members[1].cnic = batch.members[0].cnic.clone();
-        assert!(registry::insert_batch(&mut conn, &batch).is_err(), "{}", db.backend());
+        assert!(
+            registry::insert_batch(&mut conn, &batch).is_err(),
+            "{}",
+            db.backend()
+        );
     }
 }
 
@@ -178,9 +246,15 @@ fn sqlite_connections_get_their_pragmas() {
         #[diesel(sql_type = diesel::sql_types::Integer)]
         foreign_keys: i32,
     }
-    let store::DbConn::Sqlite(c) = &mut conn else { unreachable!() };
-    let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(c).unwrap();
-    let fk: Fk = diesel::sql_query("PRAGMA foreign_keys").get_result(c).unwrap();
+    let store::DbConn::Sqlite(c) = &mut conn else {
+        unreachable!()
+    };
+    let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+        .get_result(c)
+        .unwrap();
+    let fk: Fk = diesel::sql_query("PRAGMA foreign_keys")
+        .get_result(c)
+        .unwrap();
     assert_eq!(mode.journal_mode, "wal");
     assert_eq!(fk.foreign_keys, 1);
 }

@@ -10,6 +10,10 @@ use crate::geo_data::PROVINCES;
 /// A union council households can be placed in, with what the generator
 /// needs to know about where it is.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_field_names,
+    reason = "the codes are named as the store names them"
+)]
 pub struct Uc {
     pub province_code: i32,
     pub district_code: i32,
@@ -36,8 +40,19 @@ pub struct Geography {
 }
 
 const URBAN: &[&str] = &[
-    "Lahore", "Karachi Central", "Karachi East", "Karachi South", "Karachi West", "Korangi",
-    "Islamabad", "Rawalpindi", "Faisalabad", "Peshawar", "Quetta", "Multan", "Gujranwala",
+    "Lahore",
+    "Karachi Central",
+    "Karachi East",
+    "Karachi South",
+    "Karachi West",
+    "Korangi",
+    "Islamabad",
+    "Rawalpindi",
+    "Faisalabad",
+    "Peshawar",
+    "Quetta",
+    "Multan",
+    "Gujranwala",
 ];
 
 impl Geography {
@@ -105,7 +120,11 @@ impl Geography {
                 }
             }
         }
-        Self { units, ucs, cumulative }
+        Self {
+            units,
+            ucs,
+            cumulative,
+        }
     }
 
     /// Pick a union council with probability proportional to its population.

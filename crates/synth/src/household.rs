@@ -98,15 +98,29 @@ fn composition(rng: &mut ChaCha8Rng, size: u32) -> Vec<Person> {
     // Big households have older heads: there must be room for the children.
     let head_min = 22 + 2 * size.saturating_sub(4).min(12);
     let head_age = rng.gen_range(head_min..=72);
-    let head_married = if head_male { chance(rng, 0.93) } else { chance(rng, 0.25) };
-    people.push(Person { relation: "head", male: head_male, age: head_age, married: head_married });
+    let head_married = if head_male {
+        chance(rng, 0.93)
+    } else {
+        chance(rng, 0.25)
+    };
+    people.push(Person {
+        relation: "head",
+        male: head_male,
+        age: head_age,
+        married: head_married,
+    });
     if head_married && people.len() < size as usize {
         let age = if head_male {
             head_age.saturating_sub(rng.gen_range(0..=9)).max(18)
         } else {
             (head_age + rng.gen_range(0..=8)).min(90)
         };
-        people.push(Person { relation: "spouse", male: !head_male, age, married: true });
+        people.push(Person {
+            relation: "spouse",
+            male: !head_male,
+            age,
+            married: true,
+        });
     }
     let mother_age = people.iter().find(|p| !p.male).map_or(head_age, |p| p.age);
     let youngest_parent = people.iter().map(|p| p.age).min().unwrap_or(head_age);
@@ -114,19 +128,39 @@ fn composition(rng: &mut ChaCha8Rng, size: u32) -> Vec<Person> {
         let male = chance(rng, 0.35);
         let age = (head_age + rng.gen_range(20..=32)).min(98);
         let relation = if male { "father" } else { "mother" };
-        people.push(Person { relation, male, age, married: male || chance(rng, 0.5) });
+        people.push(Person {
+            relation,
+            male,
+            age,
+            married: male || chance(rng, 0.5),
+        });
     }
     // A married son living with his parents, with his wife and children.
     if head_age >= 48 && size as usize >= people.len() + 3 && chance(rng, 0.35) {
         let son_age = rng.gen_range(20..=(mother_age.saturating_sub(17)).max(21));
-        people.push(Person { relation: "son", male: true, age: son_age, married: true });
+        people.push(Person {
+            relation: "son",
+            male: true,
+            age: son_age,
+            married: true,
+        });
         let dil_age = son_age.saturating_sub(rng.gen_range(0..=6)).max(18);
-        people.push(Person { relation: "daughter_in_law", male: false, age: dil_age, married: true });
+        people.push(Person {
+            relation: "daughter_in_law",
+            male: false,
+            age: dil_age,
+            married: true,
+        });
         while people.len() < size as usize && chance(rng, 0.6) {
             let male = chance(rng, 0.51);
             let age = rng.gen_range(0..=dil_age.saturating_sub(17));
             let relation = if male { "grandson" } else { "granddaughter" };
-            people.push(Person { relation, male, age, married: false });
+            people.push(Person {
+                relation,
+                male,
+                age,
+                married: false,
+            });
         }
     }
     // Children: the eldest born when the mother was 17-30, the next ones one
@@ -146,12 +180,22 @@ fn composition(rng: &mut ChaCha8Rng, size: u32) -> Vec<Person> {
             let male = chance(rng, 0.51);
             let married = age >= 18 && chance(rng, (f64::from(age) - 18.0) / 12.0);
             let relation = if male { "son" } else { "daughter" };
-            people.push(Person { relation, male, age, married });
+            people.push(Person {
+                relation,
+                male,
+                age,
+                married,
+            });
         } else {
             let male = chance(rng, 0.5);
             let age = (head_age + 12).saturating_sub(rng.gen_range(0..=24)).max(5);
             let relation = if male { "brother" } else { "sister" };
-            people.push(Person { relation, male, age, married: false });
+            people.push(Person {
+                relation,
+                male,
+                age,
+                married: false,
+            });
         }
     }
     people
@@ -162,7 +206,9 @@ fn dob(rng: &mut ChaCha8Rng, age: u32, survey: NaiveDate) -> NaiveDate {
     let years_back = survey
         .checked_sub_months(chrono::Months::new(age * 12))
         .unwrap_or(survey);
-    years_back.checked_sub_days(Days::new(rng.gen_range(0..365))).unwrap_or(years_back)
+    years_back
+        .checked_sub_days(Days::new(rng.gen_range(0..365)))
+        .unwrap_or(years_back)
 }
 
 fn education(rng: &mut ChaCha8Rng, age: u32, male: bool, welfare: f64) -> &'static str {
@@ -192,6 +238,10 @@ fn education(rng: &mut ChaCha8Rng, age: u32, male: bool, welfare: f64) -> &'stat
 }
 
 /// Generate one household with id `id` in union council `uc`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one linear recipe: dwelling, people, score, enrolment, events"
+)]
 pub fn generate(
     rng: &mut ChaCha8Rng,
     counters: &mut Counters,
@@ -208,10 +258,19 @@ pub fn generate(
     let people = composition(rng, size);
 
     // Structure and living conditions.
-    let rooms = (1 + u32::from(chance(rng, p(welfare, -0.5))) + u32::from(chance(rng, p(welfare, -1.5)))
-        + u32::from(chance(rng, p(welfare, -2.5))) + size / 7)
+    let rooms = (1
+        + u32::from(chance(rng, p(welfare, -0.5)))
+        + u32::from(chance(rng, p(welfare, -1.5)))
+        + u32::from(chance(rng, p(welfare, -2.5)))
+        + size / 7)
         .min(8);
-    let tenure = if chance(rng, 0.78) { "owned" } else if chance(rng, 0.6) { "rented" } else { "rent_free" };
+    let tenure = if chance(rng, 0.78) {
+        "owned"
+    } else if chance(rng, 0.6) {
+        "rented"
+    } else {
+        "rent_free"
+    };
     let wall_material = if chance(rng, p(welfare, 0.3)) {
         "burnt_brick"
     } else if chance(rng, 0.7) {
@@ -234,7 +293,10 @@ pub fn generate(
     let water_source = if chance(rng, p(welfare, -0.8)) {
         "piped"
     } else {
-        pick(rng, &["hand_pump", "motor_pump", "well", "tanker", "surface"])
+        pick(
+            rng,
+            &["hand_pump", "motor_pump", "well", "tanker", "surface"],
+        )
     };
     let electricity = if chance(rng, p(welfare, 1.6)) {
         "grid"
@@ -248,7 +310,10 @@ pub fn generate(
     } else if chance(rng, 0.2) {
         "lpg"
     } else {
-        pick(rng, &["wood", "wood", "dung_cake", "crop_residue", "kerosene"])
+        pick(
+            rng,
+            &["wood", "wood", "dung_cake", "crop_residue", "kerosene"],
+        )
     };
     let has_electricity = electricity != "none";
     let has_refrigerator = has_electricity && chance(rng, p(welfare, -0.6));
@@ -263,8 +328,16 @@ pub fn generate(
     } else {
         0.0
     };
-    let cattle = if rural && chance(rng, 0.45) { rng.gen_range(1..=3) + i32::from(welfare > 0.5) * rng.gen_range(0..=4) } else { 0 };
-    let goats_sheep = if rural && chance(rng, 0.35) { rng.gen_range(1..=8) } else { 0 };
+    let cattle = if rural && chance(rng, 0.45) {
+        rng.gen_range(1..=3) + i32::from(welfare > 0.5) * rng.gen_range(0..=4)
+    } else {
+        0
+    };
+    let goats_sheep = if rural && chance(rng, 0.35) {
+        rng.gen_range(1..=8)
+    } else {
+        0
+    };
 
     // Members.
     let surname = pick(rng, names::FAMILY[uc.province_index]);
@@ -279,7 +352,14 @@ pub fn generate(
     let mut earners = 0u32;
     let mut disabled = 0u32;
     for (i, person) in people.iter().enumerate() {
-        let first = pick(rng, if person.male { names::MALE } else { names::FEMALE });
+        let first = pick(
+            rng,
+            if person.male {
+                names::MALE
+            } else {
+                names::FEMALE
+            },
+        );
         let full_name = if person.male || chance(rng, 0.5) {
             format!("{first} {surname}")
         } else {
@@ -303,25 +383,47 @@ pub fn generate(
             head_education = edu;
         }
         let marital_status = if person.married {
-            if person.relation == "head" && !person.male { "widowed" } else { "married" }
+            if person.relation == "head" && !person.male {
+                "widowed"
+            } else {
+                "married"
+            }
         } else if person.age >= 45 && chance(rng, 0.5) {
             "widowed"
         } else {
             "never_married"
         };
-        let disability = if chance(rng, 0.02 + 0.004 * f64::from(person.age / 10) + if welfare < -1.0 { 0.02 } else { 0.0 }) {
+        let disability = if chance(
+            rng,
+            0.02 + 0.004 * f64::from(person.age / 10) + if welfare < -1.0 { 0.02 } else { 0.0 },
+        ) {
             disabled += 1;
-            pick(rng, &["physical", "visual", "hearing", "speech", "intellectual", "multiple"])
+            pick(
+                rng,
+                &[
+                    "physical",
+                    "visual",
+                    "hearing",
+                    "speech",
+                    "intellectual",
+                    "multiple",
+                ],
+            )
         } else {
             "none"
         };
         let school_age = (5..=16).contains(&person.age);
-        let school_enrolled = school_age.then(|| chance(rng, p(welfare, if person.male { 1.0 } else { 0.3 })));
+        let school_enrolled =
+            school_age.then(|| chance(rng, p(welfare, if person.male { 1.0 } else { 0.3 })));
         let (employment_status, occupation) = if person.age < 10 {
             ("child", None)
-        } else if school_enrolled == Some(true) || (person.age <= 22 && edu != "none" && chance(rng, 0.3)) {
+        } else if school_enrolled == Some(true)
+            || (person.age <= 22 && edu != "none" && chance(rng, 0.3))
+        {
             ("student", None)
-        } else if person.age >= 15 && person.age <= 64 && disability == "none"
+        } else if person.age >= 15
+            && person.age <= 64
+            && disability == "none"
             && chance(rng, if person.male { 0.85 } else { 0.18 })
         {
             earners += 1;
@@ -332,16 +434,25 @@ pub fn generate(
             } else {
                 names::OCCUPATIONS_BETTER
             };
-            let status = if chance(rng, 0.5) { "employed" } else if chance(rng, 0.5) { "self_employed" } else { "daily_wage" };
+            let status = pick(
+                rng,
+                &["employed", "employed", "self_employed", "daily_wage"],
+            );
             (status, Some(pick(rng, pool).to_owned()))
         } else if person.male && (18..=60).contains(&person.age) {
             ("unemployed", None)
         } else {
             ("not_in_labour_force", None)
         };
-        let contact_number = (person.age >= 18 && chance(rng, if person.male { 0.8 } else { 0.35 })).then(|| {
-            format!("03{}{}-{:07}", rng.gen_range(0..=4), rng.gen_range(0..=9), rng.gen_range(0..10_000_000))
-        });
+        let contact_number =
+            (person.age >= 18 && chance(rng, if person.male { 0.8 } else { 0.35 })).then(|| {
+                format!(
+                    "03{}{}-{:07}",
+                    rng.gen_range(0..=4),
+                    rng.gen_range(0..=9),
+                    rng.gen_range(0..10_000_000)
+                )
+            });
         let sensitive_answers = (i == 0).then(|| {
             serde_json::json!({
                 "chronic_illness_in_household": chance(rng, 0.18),
@@ -377,17 +488,39 @@ pub fn generate(
     let size_f = f64::from(size);
     let mut score = 0.0;
     score += (f64::from(rooms) / size_f - 0.4) * 18.0;
-    score += match wall_material { "burnt_brick" => 4.0, "mud_brick" => -2.0, _ => -4.0 };
+    score += match wall_material {
+        "burnt_brick" => 4.0,
+        "mud_brick" => -2.0,
+        _ => -4.0,
+    };
     score += if roof_material == "rcc" { 5.0 } else { -1.0 };
-    score += match toilet { "flush" => 5.0, "pit" => 0.0, _ => -5.0 };
-    score += match cooking_fuel { "gas" | "lpg" => 4.0, _ => -2.0 };
-    score += match electricity { "grid" => 2.0, "solar" => 0.0, _ => -5.0 };
-    score += [has_refrigerator, has_television, has_washing_machine].iter().filter(|b| **b).count() as f64 * 3.0;
+    score += match toilet {
+        "flush" => 5.0,
+        "pit" => 0.0,
+        _ => -5.0,
+    };
+    score += match cooking_fuel {
+        "gas" | "lpg" => 4.0,
+        _ => -2.0,
+    };
+    score += match electricity {
+        "grid" => 2.0,
+        "solar" => 0.0,
+        _ => -5.0,
+    };
+    score += f64::from(
+        u8::from(has_refrigerator) + u8::from(has_television) + u8::from(has_washing_machine),
+    ) * 3.0;
     score += if has_air_conditioner { 8.0 } else { 0.0 } + if has_car { 12.0 } else { 0.0 };
     score += if has_motorcycle { 3.5 } else { 0.0 };
     score += (land_acres * 1.5).min(15.0) + f64::from(cattle) * 0.8 + f64::from(goats_sheep) * 0.2;
     score += match head_education {
-        "none" => -4.0, "primary" => -1.0, "middle" => 1.0, "matric" => 3.0, "intermediate" => 5.0, _ => 8.0,
+        "none" => -4.0,
+        "primary" => -1.0,
+        "middle" => 1.0,
+        "matric" => 3.0,
+        "intermediate" => 5.0,
+        _ => 8.0,
     };
     score += (f64::from(earners) / size_f) * 10.0 - size_f * 0.9 - f64::from(disabled) * 1.5;
     score += rng.gen_range(-3.0..3.0);
@@ -396,31 +529,44 @@ pub fn generate(
 
     // Enrolment: eligible households with an adult woman who can be the beneficiary.
     let woman = members.iter().find(|m| {
-        m.gender == "female" && m.marital_status != "never_married"
+        m.gender == "female"
+            && m.marital_status != "never_married"
             && (survey_date.year() - m.date_of_birth.year()) >= 18
     });
     let mut payments = Vec::new();
     let mut flags = Vec::new();
     let mut beneficiary_status = "not_enrolled";
-    let (mut programme, mut enrolment_date, mut beneficiary_cnic, mut payment_channel) = (None, None, None, None);
+    let (mut programme, mut enrolment_date, mut beneficiary_cnic, mut payment_channel) =
+        (None, None, None, None);
     if let (true, Some(w)) = (pmt_score <= KAFAALAT_CUTOFF, woman) {
         if chance(rng, 0.85) {
             beneficiary_status = "active";
             programme = Some("kafaalat".to_owned());
-            let enrolled = survey_date.checked_add_days(Days::new(rng.gen_range(30..200))).unwrap_or(survey_date);
+            let enrolled = survey_date
+                .checked_add_days(Days::new(rng.gen_range(30..200)))
+                .unwrap_or(survey_date);
             enrolment_date = Some(enrolled);
             beneficiary_cnic = Some(w.cnic.clone());
             let channel = pick(rng, &["biometric_agent", "campsite", "bank_account"]);
             payment_channel = Some(channel.to_owned());
             // The last instalments (quarterly), each paid within the quarter that follows.
-            for (q, amount) in [("2025-Q3", 13_500), ("2025-Q4", 13_500), ("2026-Q1", 13_500), ("2026-Q2", 14_500)] {
+            for (q, amount) in [
+                ("2025-Q3", 13_500),
+                ("2025-Q4", 13_500),
+                ("2026-Q1", 13_500),
+                ("2026-Q2", 14_500),
+            ] {
                 let year: i32 = q[..4].parse().unwrap_or(2025);
                 let quarter: u32 = q[6..].parse().unwrap_or(1);
-                let Some(start) = NaiveDate::from_ymd_opt(year, quarter * 3 - 2, 1) else { continue };
+                let Some(start) = NaiveDate::from_ymd_opt(year, quarter * 3 - 2, 1) else {
+                    continue;
+                };
                 if start < enrolled {
                     continue;
                 }
-                let paid_on = start.checked_add_days(Days::new(rng.gen_range(20..80))).unwrap_or(start);
+                let paid_on = start
+                    .checked_add_days(Days::new(rng.gen_range(20..80)))
+                    .unwrap_or(start);
                 payments.push(Payment {
                     id: counters.next_payment,
                     household_id: id,
@@ -452,7 +598,11 @@ pub fn generate(
             kind: kind.to_owned(),
             status: if open { "open" } else { "cleared" }.to_owned(),
             source: source.to_owned(),
-            source_ref: format!("{prefix}-{}-{:08}", raised_at.year(), rng.gen_range(0..100_000_000)),
+            source_ref: format!(
+                "{prefix}-{}-{:08}",
+                raised_at.year(),
+                rng.gen_range(0..100_000_000)
+            ),
             raised_at,
             cleared_at: (!open).then(|| raised_at + chrono::Duration::days(rng.gen_range(7..90))),
             note: (!open).then(|| "verified on the ground; cleared".to_owned()),
@@ -467,7 +617,11 @@ pub fn generate(
         names::VILLAGE_NAMES[(usize::try_from(uc.uc_code).unwrap_or(0) * 7 + rng.gen_range(0..3))
             % names::VILLAGE_NAMES.len()]
     );
-    let address_line = format!("House {}, Street {}", rng.gen_range(1..600), rng.gen_range(1..40));
+    let address_line = format!(
+        "House {}, Street {}",
+        rng.gen_range(1..600),
+        rng.gen_range(1..40)
+    );
     let household = Household {
         id,
         province_code: uc.province_code,
@@ -504,7 +658,12 @@ pub fn generate(
         beneficiary_cnic,
         payment_channel,
     };
-    Ok(Generated { household, members, payments, flags })
+    Ok(Generated {
+        household,
+        members,
+        payments,
+        flags,
+    })
 }
 
 fn pick3(rng: &mut ChaCha8Rng) -> (&'static str, &'static str, &'static str) {

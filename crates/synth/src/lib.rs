@@ -92,7 +92,8 @@ impl Generator {
         let uc = self.geo.pick(self.rng.next_u64()).clone();
         let id = self.next_id;
         self.next_id += 1;
-        household::generate(&mut self.rng, &mut self.counters, id, &uc).map_err(SynthError::CnicSpace)
+        household::generate(&mut self.rng, &mut self.counters, id, &uc)
+            .map_err(SynthError::CnicSpace)
     }
 
     /// The next `n` households as one insert batch.
@@ -173,8 +174,10 @@ fn write_sqlite(
             .map_err(StoreError::Query)?;
         drop(conn);
         remove_sqlite_files(path);
-        std::fs::rename(&partial, path)
-            .map_err(|source| SynthError::Io { path: path.display().to_string(), source })?;
+        std::fs::rename(&partial, path).map_err(|source| SynthError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(summary)
     })();
     if result.is_err() {
@@ -205,7 +208,10 @@ fn fill(
             }
         }
     });
-    let mut summary = Summary { households: 0, members: 0 };
+    let mut summary = Summary {
+        households: 0,
+        members: 0,
+    };
     let mut outcome = Ok(());
     for batch in rx {
         let step = batch.and_then(|b| {
@@ -238,7 +244,10 @@ fn insert_in_transaction(conn: &mut DbConn, batch: &Batch) -> Result<(), SynthEr
 fn refuse_if_not_empty(url: &DatabaseUrl, conn: &mut DbConn) -> Result<(), SynthError> {
     let count = registry::household_count(conn)?;
     if count > 0 {
-        return Err(SynthError::NotEmpty { url: url.redacted(), count });
+        return Err(SynthError::NotEmpty {
+            url: url.redacted(),
+            count,
+        });
     }
     Ok(())
 }
@@ -251,7 +260,11 @@ fn side_path(path: &Path, suffix: &str) -> PathBuf {
 }
 
 fn remove_sqlite_files(path: &Path) {
-    for p in [path.to_path_buf(), side_path(path, "wal"), side_path(path, "shm")] {
+    for p in [
+        path.to_path_buf(),
+        side_path(path, "wal"),
+        side_path(path, "shm"),
+    ] {
         let _ = std::fs::remove_file(p);
     }
 }

@@ -1,6 +1,11 @@
 //! The generator: deterministic per seed, internally consistent, and written
 //! whole or not at all.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    reason = "tests"
+)]
 
 use chrono::Datelike;
 use store::testing::TestDb;
@@ -17,9 +22,15 @@ fn same_seed_same_registry_other_seed_other_registry() {
     let c = Generator::new(43).next_batch(300).unwrap();
     assert_eq!(a.households, b.households);
     assert_eq!(a.members, b.members);
-    let cnics = |x: &store::registry::Batch| x.members.iter().map(|m| m.cnic.clone()).collect::<Vec<_>>();
+    let cnics =
+        |x: &store::registry::Batch| x.members.iter().map(|m| m.cnic.clone()).collect::<Vec<_>>();
     assert_ne!(cnics(&a), cnics(&c));
-    let scores = |x: &store::registry::Batch| x.households.iter().map(|h| h.pmt_score.to_bits()).collect::<Vec<_>>();
+    let scores = |x: &store::registry::Batch| {
+        x.households
+            .iter()
+            .map(|h| h.pmt_score.to_bits())
+            .collect::<Vec<_>>()
+    };
     assert_ne!(scores(&a), scores(&c));
 }
 
@@ -27,7 +38,11 @@ fn same_seed_same_registry_other_seed_other_registry() {
 fn households_are_internally_consistent() {
     let mut g = Generator::new(7);
     let geo = g.geography().clone();
-    assert!(geo.district_count() >= 100, "only {} districts", geo.district_count());
+    assert!(
+        geo.district_count() >= 100,
+        "only {} districts",
+        geo.district_count()
+    );
     let mut sizes = 0usize;
     let mut eligible = 0usize;
     let mut enrolled = 0usize;
@@ -52,14 +67,27 @@ fn households_are_internally_consistent() {
             // CNIC shape: 13 digits, first the province, last odd for men and even for women.
             assert_eq!(m.cnic.len(), 13);
             assert!(m.cnic.bytes().all(|b| b.is_ascii_digit()));
-            assert_eq!(i32::from(m.cnic.as_bytes()[0] - b'0'), hh.province_code, "{}", m.cnic);
+            assert_eq!(
+                i32::from(m.cnic.as_bytes()[0] - b'0'),
+                hh.province_code,
+                "{}",
+                m.cnic
+            );
             let last = m.cnic.as_bytes()[12] - b'0';
-            assert_eq!(last % 2 == 1, m.gender == "male", "{} is {}", m.cnic, m.gender);
+            assert_eq!(
+                last % 2 == 1,
+                m.gender == "male",
+                "{} is {}",
+                m.cnic,
+                m.gender
+            );
             assert!(cnics.insert(m.cnic.clone()), "duplicate CNIC {}", m.cnic);
             assert!(m.date_of_birth <= hh.survey_date, "born after the survey");
             let age = years_between(m.date_of_birth, hh.survey_date);
             if matches!(m.relation.as_str(), "son" | "daughter") {
-                let mother = h.members.iter().find(|p| p.gender == "female" && matches!(p.relation.as_str(), "head" | "spouse"));
+                let mother = h.members.iter().find(|p| {
+                    p.gender == "female" && matches!(p.relation.as_str(), "head" | "spouse")
+                });
                 if let Some(mother) = mother {
                     let gap = years_between(mother.date_of_birth, m.date_of_birth);
                     assert!(gap >= 15, "mother {gap} years older than child");
@@ -92,7 +120,10 @@ fn households_are_internally_consistent() {
     let mean = sizes as f64 / f64::from(n);
     assert!((6.0..=7.0).contains(&mean), "mean household size {mean}");
     let share = eligible as f64 / f64::from(n);
-    assert!((0.15..=0.40).contains(&share), "share under the cut-off {share}");
+    assert!(
+        (0.15..=0.40).contains(&share),
+        "share under the cut-off {share}"
+    );
     assert!(enrolled > 0 && enrolled <= eligible);
 }
 
@@ -102,7 +133,9 @@ fn assets_follow_the_pmt_score() {
     let (mut poor, mut rich) = ((0, 0), (0, 0));
     for _ in 0..4_000 {
         let h = g.next_household().unwrap().household;
-        let assets = usize::from(h.has_refrigerator) + usize::from(h.has_washing_machine) + usize::from(h.has_car);
+        let assets = usize::from(h.has_refrigerator)
+            + usize::from(h.has_washing_machine)
+            + usize::from(h.has_car);
         if h.pmt_score < KAFAALAT_CUTOFF {
             poor = (poor.0 + assets, poor.1 + 1);
         } else if h.pmt_score > 60.0 {
@@ -110,7 +143,12 @@ fn assets_follow_the_pmt_score() {
         }
     }
     let avg = |(a, n): (usize, usize)| a as f64 / n.max(1) as f64;
-    assert!(avg(rich) > avg(poor) * 2.0, "rich {} poor {}", avg(rich), avg(poor));
+    assert!(
+        avg(rich) > avg(poor) * 2.0,
+        "rich {} poor {}",
+        avg(rich),
+        avg(poor)
+    );
 }
 
 #[test]
@@ -120,10 +158,19 @@ fn writes_a_registry_once_and_refuses_to_mix() {
         let s = synth::write_registry(&db.url, 200, 5, &mut |_| {}).unwrap();
         assert_eq!(s.households, 200, "{be}");
         let mut conn = db.url.connect().unwrap();
-        assert_eq!(store::registry::household_count(&mut conn).unwrap(), 200, "{be}");
+        assert_eq!(
+            store::registry::household_count(&mut conn).unwrap(),
+            200,
+            "{be}"
+        );
         drop(conn);
-        let err = synth::write_registry(&db.url, 10, 5, &mut |_| {}).unwrap_err().to_string();
-        assert!(err.contains("already holds a registry of 200"), "{be}: {err}");
+        let err = synth::write_registry(&db.url, 10, 5, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("already holds a registry of 200"),
+            "{be}: {err}"
+        );
     }
 }
 
@@ -133,11 +180,20 @@ fn bad_counts_and_places_leave_nothing_behind() {
     for n in [0, synth::MAX_HOUSEHOLDS + 1] {
         assert!(synth::write_registry(&db.url, n, 1, &mut |_| {}).is_err());
     }
-    let store::DatabaseUrl::Sqlite(path) = &db.url else { unreachable!() };
+    let store::DatabaseUrl::Sqlite(path) = &db.url else {
+        unreachable!()
+    };
     assert!(!path.exists());
     let dir = path.parent().unwrap();
-    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0, "files left in {}", dir.display());
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        0,
+        "files left in {}",
+        dir.display()
+    );
     let missing = store::DatabaseUrl::parse("/nonexistent-nser-dir/r.db").unwrap();
-    let err = synth::write_registry(&missing, 10, 1, &mut |_| {}).unwrap_err().to_string();
+    let err = synth::write_registry(&missing, 10, 1, &mut |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("create it first"), "{err}");
 }

@@ -1,0 +1,203 @@
+//! The mutual-TLS listener refuses clients without a certificate from the
+//! configured CA and accepts the demo clients; the admin listener reports
+//! health and readiness.
+
+use std::process::{Command, Stdio};
+
+use store::testing::{TempDir, TestDb};
+
+use crate::helpers::{client_with, read_addresses, run_ok, Gateway, BIN};
+
+const DEMO_CLIENTS: &[&str] = &[
+    "usc-till",
+    "fed-ministry",
+    "ngo",
+    "bank",
+    "bisp-finance",
+    "nadra-feed",
+];
+
+#[test]
+fn demo_clients_are_accepted_and_strangers_refused() {
+    for db in TestDb::all() {
+        let backend = db.backend();
+        let gw = Gateway::start(db);
+        for name in DEMO_CLIENTS {
+            let res = gw
+                .client(Some(name))
+                .get(format!("{}/v1/status", gw.base))
+                .send()
+                .unwrap();
+            assert_eq!(res.status(), 200, "{backend}: {name}");
+            assert!(res.headers().contains_key("x-request-id"));
+            let body: serde_json::Value = res.json().unwrap();
+            assert_eq!(body["households"], 300, "{backend}");
+            let subject = body["client_subject"].as_str().unwrap();
+            assert!(subject.contains(&format!("CN={name}")), "{subject}");
+        }
+        // No certificate: the handshake is refused, nothing is served.
+        assert!(
+            gw.client(None)
+                .get(format!("{}/v1/status", gw.base))
+                .send()
+                .is_err(),
+            "{backend}"
+        );
+        // A certificate from another CA: refused too.
+        let other = TempDir::new("other-pki");
+        run_ok(
+            &["pki", "init", "--dir", other.0.to_str().unwrap()],
+            &other.0,
+        );
+        let stranger = client_with(
+            &gw.pki(),
+            Some((other.0.join("ngo.crt"), other.0.join("ngo.key"))),
+        );
+        assert!(
+            stranger
+                .get(format!("{}/v1/status", gw.base))
+                .send()
+                .is_err(),
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn unknown_paths_get_problem_json_and_admin_reports_health() {
+    let gw = Gateway::start(TestDb::sqlite());
+    let res = gw
+        .client(Some("ngo"))
+        .get(format!("{}/v1/nothing-here", gw.base))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let res_id = res
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: serde_json::Value = res.json().unwrap();
+    assert_eq!(body["status"], 404);
+    assert!(body["type"].as_str().unwrap().ends_with("/not-found"));
+    assert_eq!(body["request_id"].as_str(), res_id.as_deref());
+
+    let plain = reqwest::blocking::Client::new();
+    assert_eq!(
+        plain
+            .get(format!("{}/healthz", gw.admin))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = plain.get(format!("{}/readyz", gw.admin)).send().unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[test]
+fn the_demo_creates_its_pki_and_registry_and_serves() {
+    let dir = TempDir::new("demo");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--households", "500"])
+        .current_dir(&dir.0)
+        .env("NSER__SERVER__LISTEN", "127.0.0.1:0")
+        .env("NSER__SERVER__ADMIN_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (base, _admin) = read_addresses(&mut child);
+    let pki = dir.0.join("var/demo/pki");
+    for f in [
+        "ca.crt",
+        "server.crt",
+        "server.key",
+        "usc-till.crt",
+        "usc-till.key",
+        "nadra-feed.crt",
+    ] {
+        assert!(pki.join(f).exists(), "{f} missing");
+    }
+    let client = client_with(
+        &pki,
+        Some((pki.join("usc-till.crt"), pki.join("usc-till.key"))),
+    );
+    let body: serde_json::Value = client
+        .get(format!("{base}/v1/status"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(body["households"], 500);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn bad_input_to_the_cli_is_one_clear_line() {
+    let dir = TempDir::new("cli");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["generate", "--households", "0", "--database", "x.db"],
+            "between 1 and",
+        ),
+        (
+            &["generate", "--households", "-5", "--database", "x.db"],
+            "between 1 and",
+        ),
+        (
+            &[
+                "generate",
+                "--households",
+                "1000000000000",
+                "--database",
+                "x.db",
+            ],
+            "between 1 and",
+        ),
+        (
+            &[
+                "generate",
+                "--households",
+                "10",
+                "--database",
+                "mysql://h/db",
+            ],
+            "not supported",
+        ),
+        (
+            &[
+                "generate",
+                "--households",
+                "10",
+                "--database",
+                "/no/such/dir/r.db",
+            ],
+            "create it first",
+        ),
+        (
+            &[
+                "migrate",
+                "--database",
+                "postgres://nobody@127.0.0.1:1/none",
+            ],
+            "cannot connect",
+        ),
+    ];
+    for (args, expect) in cases {
+        let out = Command::new(BIN)
+            .args(*args)
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        0,
+        "files left behind"
+    );
+}
