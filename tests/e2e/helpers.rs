@@ -61,7 +61,9 @@ impl Gateway {
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nworkers = 2\n\n\
                  [database]\nurl = \"{}\"\npool_size = 4\n\n\
-                 [tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\nclient_ca = \"{p}/ca.crt\"\n",
+                 [tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\nclient_ca = \"{p}/ca.crt\"\n\n\
+                 [auth]\nsigning_key = \"{p}/token-signing.key\"\n\n\
+                 [policy]\npseudonym_key = \"{p}/pseudonym.key\"\n",
                 db.url_string,
                 p = pki.display()
             ),

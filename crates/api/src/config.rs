@@ -8,13 +8,48 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: Server,
     pub database: Database,
     pub tls: Tls,
+    pub auth: Auth,
+    pub policy: PolicyConfig,
     pub log: Log,
+    /// Programmes whose PMT cut-off the till's answer reports eligibility for.
+    pub programmes: Vec<Programme>,
+}
+
+/// Users' sign-in and tokens.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// PKCS#8 PEM Ed25519 key that signs tokens (`pki init` makes one).
+    pub signing_key: PathBuf,
+    pub token_ttl_seconds: i64,
+    /// Consecutive wrong passwords that lock an account.
+    pub max_failed_logins: i32,
+    pub lockout_minutes: i64,
+}
+
+/// The policy's inputs.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The classification catalogue; the one built into the binary when absent.
+    pub catalogue: Option<PathBuf>,
+    /// The server secret that keys pseudonyms and Basic samples (at least 32
+    /// bytes, hex); `pki init` makes one.
+    pub pseudonym_key: PathBuf,
+}
+
+/// A programme and its eligibility cut-off on the PMT score.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Programme {
+    pub name: String,
+    pub pmt_cutoff: f64,
 }
 
 /// The listeners.
@@ -49,6 +84,8 @@ pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: PathBuf,
+    /// Certificate revocation lists (PEM), checked for every client certificate.
+    pub crl: Option<PathBuf>,
 }
 
 /// Application logs (never the access log, which lives in the database).
@@ -95,6 +132,27 @@ impl Default for Tls {
             cert: pki.join("server.crt"),
             key: pki.join("server.key"),
             client_ca: pki.join("ca.crt"),
+            crl: None,
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            signing_key: Path::new("var/demo/pki").join("token-signing.key"),
+            token_ttl_seconds: 600,
+            max_failed_logins: 5,
+            lockout_minutes: 15,
+        }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            catalogue: None,
+            pseudonym_key: Path::new("var/demo/pki").join("pseudonym.key"),
         }
     }
 }
@@ -104,6 +162,24 @@ impl Default for Log {
         Self {
             format: LogFormat::Human,
             filter: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: Server::default(),
+            database: Database::default(),
+            tls: Tls::default(),
+            auth: Auth::default(),
+            policy: PolicyConfig::default(),
+            log: Log::default(),
+            // The Kafaalat cut-off in force; the demo needs no file.
+            programmes: vec![Programme {
+                name: "kafaalat".into(),
+                pmt_cutoff: 32.0,
+            }],
         }
     }
 }

@@ -1,8 +1,12 @@
 //! Errors as clients see them: RFC 9457 `application/problem+json`, each kind
-//! with a stable `type` URI and the request id. Which error goes where:
-//! domain crates return their own `thiserror` enums; handlers convert them to
-//! [`ApiError`] here, in one place, so "not found" and "not allowed" can be
-//! made to look the same and no database message ever reaches a client.
+//! with a stable `type` URI and the request id.
+//!
+//! Which error goes where: domain crates return their own `thiserror` enums;
+//! handlers convert them to [`ApiError`] here, in one place. A store failure
+//! becomes `Unavailable` (the details go to the application log only, never
+//! to a client); a record that does not exist and a record the caller may not
+//! see both become `NotFound`, with the same detail, so nobody can probe for
+//! existence; a policy refusal becomes `Forbidden`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -11,19 +15,51 @@ use serde::Serialize;
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The database is unreachable or failed; details go to the application log only.
-    #[error("the registry is unavailable")]
-    Unavailable,
+    /// The request is malformed; the message says what was expected.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No usable credentials (token missing where required, invalid, expired or
+    /// bound to another certificate).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The client system or user may not do this; the message says why.
+    #[error("{detail}")]
+    Forbidden { slug: &'static str, detail: String },
+    /// No such record, or none the caller may see: the same answer for both.
+    #[error("no record the caller may see matches")]
+    NotFound,
     /// No route matches.
     #[error("no such resource")]
-    NotFound,
+    NoRoute,
+    /// Too many requests; retry after this many seconds.
+    #[error("rate limit exceeded; retry after {0} s")]
+    RateLimited(u64),
+    /// The body is larger than the configured limit.
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The database is unreachable or failed.
+    #[error("the registry is unavailable; try again shortly")]
+    Unavailable,
 }
 
 impl ApiError {
+    pub fn forbidden(slug: &'static str, detail: impl Into<String>) -> Self {
+        Self::Forbidden {
+            slug,
+            detail: detail.into(),
+        }
+    }
+
     fn kind(&self) -> (&'static str, &'static str) {
         match self {
-            Self::Unavailable => ("unavailable", "Service unavailable"),
+            Self::BadRequest(_) => ("bad-request", "Bad request"),
+            Self::Unauthenticated(_) => ("unauthenticated", "Unauthenticated"),
+            Self::Forbidden { slug, .. } => (slug, "Forbidden"),
             Self::NotFound => ("not-found", "Not found"),
+            Self::NoRoute => ("no-such-resource", "Not found"),
+            Self::RateLimited(_) => ("rate-limited", "Too many requests"),
+            Self::TooLarge(_) => ("payload-too-large", "Payload too large"),
+            Self::Unavailable => ("unavailable", "Service unavailable"),
         }
     }
 }
@@ -44,14 +80,34 @@ pub struct Problem {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NotFound => StatusCode::NOT_FOUND,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let (slug, title) = self.kind();
-        problem(self.status_code(), slug, title, self.to_string())
+        let mut res = problem(self.status_code(), slug, title, self.to_string());
+        match self {
+            Self::RateLimited(secs) => {
+                if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            Self::Unauthenticated(_) => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
+        }
+        res
     }
 }
 
@@ -77,5 +133,44 @@ impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
         tracing::error!(error = %e, "store error");
         Self::Unavailable
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        tracing::error!("blocking task failed");
+        Self::Unavailable
+    }
+}
+
+impl From<policy::Refusal> for ApiError {
+    fn from(r: policy::Refusal) -> Self {
+        let slug = match r {
+            policy::Refusal::SearchTypeNotGranted { .. } => "search-not-granted",
+            policy::Refusal::OrganisationSuspended => "organisation-suspended",
+            policy::Refusal::GrantExpired { .. } | policy::Refusal::GrantNotYetValid { .. } => {
+                "grant-not-in-force"
+            }
+            policy::Refusal::NothingVisible => "nothing-visible",
+        };
+        Self::forbidden(slug, r.to_string())
+    }
+}
+
+/// Turn actix's own body and path errors into problem+json too.
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
+            ApiError::TooLarge(limit).into()
+        }
+        E::ContentType => {
+            ApiError::BadRequest("expected Content-Type: application/json".into()).into()
+        }
+        E::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")).into(),
+        other => ApiError::BadRequest(format!("unreadable body: {other}")).into(),
     }
 }

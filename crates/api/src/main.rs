@@ -1,10 +1,16 @@
 //! `nser-gateway`: the NSER data-sharing gateway and its administration
 //! commands.
 
+mod admin;
+mod auth;
+mod cnic;
 mod config;
 mod demo;
 mod error;
+mod identity;
 mod pki;
+mod ratelimit;
+mod routes;
 mod server;
 mod tls;
 
@@ -59,6 +65,18 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
+    /// Organisations (clientage levels 1-2).
+    #[command(subcommand)]
+    Orgs(admin::Orgs),
+    /// Client systems, identified by their certificate.
+    #[command(subcommand)]
+    Clients(admin::Clients),
+    /// Users of partner agencies.
+    #[command(subcommand)]
+    Users(admin::Users),
+    /// Approved data-sharing grants.
+    #[command(subcommand)]
+    Grants(admin::Grants),
 }
 
 #[derive(Subcommand)]
@@ -68,6 +86,27 @@ enum PkiCommand {
     Init {
         #[arg(long)]
         dir: PathBuf,
+    },
+    /// Issue a client certificate NAME.crt/NAME.key from the CA in DIR.
+    Issue {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        organisation: String,
+        /// First valid day, relative to today (negative for the past).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        from_days: i64,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+    /// Revoke DIR/NAME.crt: (re)write DIR/crl.pem.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -142,28 +181,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let url = store::DatabaseUrl::parse(&database)?;
             demo::generate(&url, households, seed)
         }
-        Command::Pki {
-            command: PkiCommand::Init { dir },
-        } => {
-            let created = pki::ensure_demo_pki(&dir)?;
-            println!(
-                "{}: {}",
-                dir.display(),
-                if created {
+        Command::Pki { command } => match command {
+            PkiCommand::Init { dir } => {
+                let created = pki::ensure_demo_pki(&dir)?;
+                let what = if created {
                     "created"
                 } else {
                     "already complete"
-                }
-            );
-            Ok(())
-        }
+                };
+                println!("{}: {what}", dir.display());
+                Ok(())
+            }
+            PkiCommand::Issue {
+                dir,
+                name,
+                organisation,
+                from_days,
+                days,
+            } => pki::issue(&dir, &name, &organisation, from_days, days),
+            PkiCommand::Revoke { dir, name } => pki::revoke(&dir, &name),
+        },
+        Command::Orgs(c) => admin::orgs(c),
+        Command::Clients(c) => admin::clients(c),
+        Command::Users(c) => admin::users(c),
+        Command::Grants(c) => admin::grants(c),
     }
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    let workers = config.server.workers;
-    actix_web::rt::System::new().block_on(async move {
-        let _ = workers;
-        server::run(config).await
-    })
+    actix_web::rt::System::new().block_on(server::run(config))
 }

@@ -32,15 +32,22 @@ const CA_CN: &str = "NSER Gateway Demo CA";
 /// Create the demo PKI in `dir` unless a complete one is already there.
 /// Returns whether anything was created.
 pub fn ensure_demo_pki(dir: &Path) -> anyhow::Result<bool> {
-    let complete = ["ca.crt", "ca.key", "server.crt", "server.key"]
-        .iter()
-        .map(|f| dir.join(f))
-        .chain(
-            DEMO_CLIENTS
-                .iter()
-                .flat_map(|(n, _)| [dir.join(format!("{n}.crt")), dir.join(format!("{n}.key"))]),
-        )
-        .all(|p| p.exists());
+    let complete = [
+        "ca.crt",
+        "ca.key",
+        "server.crt",
+        "server.key",
+        "token-signing.key",
+        "pseudonym.key",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .chain(
+        DEMO_CLIENTS
+            .iter()
+            .flat_map(|(n, _)| [dir.join(format!("{n}.crt")), dir.join(format!("{n}.key"))]),
+    )
+    .all(|p| p.exists());
     if complete {
         return Ok(false);
     }
@@ -53,7 +60,72 @@ pub fn ensure_demo_pki(dir: &Path) -> anyhow::Result<bool> {
         let (cert, key) = ca.issue_client(name, org, 0, 365)?;
         write_pair(dir, name, &cert, &key)?;
     }
+    write_private(
+        &dir.join("token-signing.key"),
+        &crate::auth::Tokens::generate_pem()?,
+    )?;
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| anyhow::anyhow!("no randomness"))?;
+    write_private(&dir.join("pseudonym.key"), &(hex::encode(secret) + "\n"))?;
     Ok(true)
+}
+
+/// Issue another client certificate from the CA in `dir` (for rotation and tests).
+pub fn issue(dir: &Path, name: &str, org: &str, from_days: i64, days: i64) -> anyhow::Result<()> {
+    let ca = Ca::load(dir)?;
+    let (cert, key) = ca.issue_client(name, org, from_days, days)?;
+    write_pair(dir, name, &cert, &key)
+}
+
+/// Revoke the certificate `dir/NAME.crt`: add its serial to `dir/revoked.txt`
+/// and write `dir/crl.pem` signed by the CA.
+pub fn revoke(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let pem = fs::read(dir.join(format!("{name}.crt")))
+        .with_context(|| format!("no certificate {name}.crt"))?;
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .context("not a PEM certificate")??;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(&der).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let serial = hex::encode(cert.raw_serial());
+    let list = dir.join("revoked.txt");
+    let mut serials: Vec<String> = fs::read_to_string(&list)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if !serials.contains(&serial) {
+        serials.push(serial);
+    }
+    fs::write(&list, serials.join("\n") + "\n")?;
+    let ca = Ca::load(dir)?;
+    let now = OffsetDateTime::now_utc();
+    let params = rcgen::CertificateRevocationListParams {
+        this_update: now - Duration::minutes(5),
+        next_update: now + Duration::days(30),
+        crl_number: rcgen::SerialNumber::from(
+            u64::try_from(now.unix_timestamp())
+                .unwrap_or(1)
+                .to_be_bytes()
+                .to_vec(),
+        ),
+        issuing_distribution_point: None,
+        revoked_certs: serials
+            .iter()
+            .filter_map(|s| hex::decode(s).ok())
+            .map(|serial| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(serial),
+                revocation_time: now - Duration::minutes(1),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    let crl = params.signed_by(&ca.cert, &ca.key)?;
+    fs::write(dir.join("crl.pem"), crl.pem()?)?;
+    Ok(())
 }
 
 /// A certificate authority able to issue server and client certificates.
@@ -73,6 +145,18 @@ impl Ca {
         params.not_after = OffsetDateTime::now_utc() + Duration::days(3650);
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
+        Ok(Self { cert, key })
+    }
+
+    /// The CA whose `ca.crt` and `ca.key` are in `dir`.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let cert_pem = fs::read_to_string(dir.join("ca.crt")).context("cannot read ca.crt")?;
+        let key = KeyPair::from_pem(
+            &fs::read_to_string(dir.join("ca.key")).context("cannot read ca.key")?,
+        )?;
+        // Re-signing the same name with the same key yields an issuer whose
+        // signatures verify against the original ca.crt.
+        let cert = CertificateParams::from_ca_cert_pem(&cert_pem)?.self_signed(&key)?;
         Ok(Self { cert, key })
     }
 

@@ -1,23 +1,35 @@
-//! Wiring: the mutual-TLS API listener and the plain-HTTP admin listener.
+//! Wiring: the mutual-TLS API listener and the plain-HTTP admin listener,
+//! the state handlers share, and SIGHUP reloads.
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::{Extensions, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::rt::net::TcpStream;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use anyhow::Context;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::Config;
+use crate::auth::Tokens;
+use crate::config::{Auth, Config, Programme};
 use crate::error::{problem, ApiError};
+use crate::identity::ClientCache;
+use crate::ratelimit::{RateLimits, RateState};
 use crate::tls;
 
 /// What handlers share.
 pub struct AppState {
     pub pool: store::Pool,
+    pub policy: policy::Policy,
+    pub tokens: Tokens,
+    pub clients: ClientCache,
+    pub rate_limits: RateLimits,
+    pub programmes: Vec<Programme>,
+    pub auth: Arc<Auth>,
 }
 
 /// The client certificate presented on this connection (DER), set once per
@@ -39,6 +51,29 @@ fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
     }
 }
 
+/// The catalogue and pseudonym key, checked against the store's fields.
+pub fn load_policy(config: &Config) -> anyhow::Result<policy::Policy> {
+    let text = match &config.policy.catalogue {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read catalogue {}", path.display()))?,
+        None => include_str!("../../policy/catalogue.toml").to_owned(),
+    };
+    let catalogue = policy::Catalogue::from_toml(&text, &store::registry_fields())
+        .map_err(|e| anyhow::anyhow!("policy catalogue: {e}"))?;
+    let key_path = &config.policy.pseudonym_key;
+    let key_hex = std::fs::read_to_string(key_path).with_context(|| {
+        format!(
+            "cannot read pseudonym key {} (nser-gateway pki init makes one)",
+            key_path.display()
+        )
+    })?;
+    let key =
+        hex::decode(key_hex.trim()).with_context(|| format!("{}: not hex", key_path.display()))?;
+    let pseudonymiser = policy::Pseudonymiser::new(&key)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
+    Ok(policy::Policy::new(catalogue, pseudonymiser))
+}
+
 /// Start both listeners and serve until stopped. Prints the bound addresses
 /// on standard output (tests read them when binding port 0).
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -57,8 +92,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })
         .await??
     };
-    let state = web::Data::new(AppState { pool });
-    let tls_config = tls::server_config(&config.tls)?;
+    let state = web::Data::new(AppState {
+        pool,
+        policy: load_policy(&config)?,
+        tokens: Tokens::load(&config.auth.signing_key, config.auth.token_ttl_seconds)?,
+        clients: ClientCache::new(Duration::from_secs(2)),
+        rate_limits: RateLimits::default(),
+        programmes: config.programmes.clone(),
+        auth: Arc::new(config.auth.clone()),
+    });
+    let material = tls::Material::load(&config.tls)?;
+    let tls_config = material.server_config()?;
+    spawn_reloader(config.tls.clone(), Arc::clone(&material), state.clone());
     let body_limit = config.server.max_body_bytes;
 
     let api_state = state.clone();
@@ -66,21 +111,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         App::new()
             .app_data(api_state.clone())
             .app_data(web::PayloadConfig::new(body_limit))
-            .app_data(web::JsonConfig::default().limit(body_limit))
+            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(crate::error::json_error))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("query: {e}")).into()))
+            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()))
             .wrap_fn(|req, srv| {
                 let id = uuid::Uuid::new_v4().to_string();
-                let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+                let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.match_pattern().unwrap_or_else(|| "-".into()));
                 let fut = REQUEST_ID.scope(id.clone(), srv.call(req));
                 async move {
                     let mut res = fut.await?;
+                    let rate = res.request().extensions().get::<RateState>().copied();
+                    let headers = res.headers_mut();
                     if let Ok(v) = HeaderValue::from_str(&id) {
-                        res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+                        headers.insert(HeaderName::from_static("x-request-id"), v);
+                    }
+                    if let Some(rate) = rate {
+                        for (name, value) in [("ratelimit-policy", rate.policy_header()), ("ratelimit", rate.limit_header())] {
+                            if let Ok(v) = HeaderValue::from_str(&value) {
+                                headers.insert(HeaderName::from_static(name), v);
+                            }
+                        }
                     }
                     tracing::info!(status = res.status().as_u16(), "served");
                     Ok(res)
                 }
                 .instrument(span)
             })
+            .configure(crate::routes::configure)
             .route("/v1/status", web::get().to(status))
             .default_service(web::to(not_found))
     })
@@ -118,8 +175,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On SIGHUP: reload certificates, CA and CRL, and forget cached client
+/// registrations, without dropping a connection.
+fn spawn_reloader(
+    tls: crate::config::Tls,
+    material: Arc<tls::Material>,
+    state: web::Data<AppState>,
+) {
+    actix_web::rt::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; certificate reload disabled");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match material.reload(&tls) {
+                Ok(()) => tracing::info!("TLS material reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "TLS reload failed; keeping the material in force");
+                }
+            }
+            state.clients.clear();
+        }
+    });
+}
+
 async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+    Err(ApiError::NoRoute)
 }
 
 #[derive(Serialize)]
@@ -128,9 +210,7 @@ struct Status {
     client_subject: Option<String>,
 }
 
-/// What the gateway serves and who it thinks is calling: the client
-/// certificate's subject. (Identity checks against registered clients come
-/// with the front door.)
+/// What the gateway serves and the subject of the certificate presented.
 async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let client_subject = req
         .conn_data::<PeerCertificate>()
@@ -140,8 +220,7 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         let mut conn = pool.get()?;
         store::registry::household_count(&mut conn)
     })
-    .await
-    .map_err(|_| ApiError::Unavailable)??;
+    .await??;
     Ok(HttpResponse::Ok().json(Status {
         households,
         client_subject,
@@ -160,28 +239,21 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         store::migrate::pending(&mut conn)
     })
     .await;
+    let not_ready = |detail: &str| {
+        problem(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            detail.to_owned(),
+        )
+    };
     match pending {
         Ok(Ok(0)) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Ok(Ok(n)) => problem(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            format!("{n} migrations are pending"),
-        ),
+        Ok(Ok(n)) => not_ready(&format!("{n} migrations are pending")),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            problem(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not-ready",
-                "Not ready",
-                "the database is unreachable".into(),
-            )
+            not_ready("the database is unreachable")
         }
-        Err(_) => problem(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            "readiness check failed".into(),
-        ),
+        Err(_) => not_ready("readiness check failed"),
     }
 }

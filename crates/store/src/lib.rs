@@ -1,14 +1,16 @@
 //! The registry store: diesel on SQLite (the embedded default) and PostgreSQL,
 //! one portable schema, migrations embedded per backend. It knows nothing of HTTP.
 
+pub mod access;
 pub mod db;
 pub mod error;
 pub mod migrate;
 pub mod models;
+pub mod pos;
 pub mod registry;
 pub mod schema;
 pub mod testing;
 
 pub use db::{pool, DatabaseUrl, DbConn, Pool, PooledConn};
 pub use error::{Result, StoreError};
-pub use models::{FieldDef, FieldType, Flag, GeoUnit, Household, HouseholdRecord, Member, Payment};
+pub use models::{registry_fields, Flag, GeoUnit, Household, HouseholdRecord, Member, Payment};

@@ -107,3 +107,106 @@ diesel::allow_tables_to_appear_in_same_query!(
     cct_payments,
     household_flags,
 );
+
+diesel::table! {
+    organisations (id) {
+        id -> BigInt,
+        name -> Text,
+        org_type -> Text,
+        standing -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_systems (id) {
+        id -> BigInt,
+        name -> Text,
+        organisation_id -> BigInt,
+        kind -> Text,
+        service_role -> Text,
+        cert_sha256 -> Text,
+        status -> Text,
+        rate_per_second -> Integer,
+        burst -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        organisation_id -> BigInt,
+        role -> Text,
+        duties -> Text,
+        full_name -> Text,
+        designation -> Text,
+        district_code -> Nullable<Integer>,
+        tehsil_code -> Nullable<Integer>,
+        status -> Text,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> BigInt,
+        organisation_id -> BigInt,
+        search_types -> Text,
+        classes -> Text,
+        purpose -> Text,
+        row_quota -> BigInt,
+        valid_from -> Date,
+        valid_to -> Date,
+        approved_by -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pos_transactions (id) {
+        id -> BigInt,
+        client_system_id -> BigInt,
+        transaction_id -> Text,
+        payload_sha256 -> Text,
+        store_id -> Text,
+        terminal_id -> Text,
+        cnic -> Text,
+        occurred_at -> Timestamp,
+        total_paisa -> BigInt,
+        subsidy_paisa -> BigInt,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pos_items (id) {
+        id -> BigInt,
+        pos_transaction_id -> BigInt,
+        line_no -> Integer,
+        sku -> Text,
+        category -> Text,
+        quantity -> Double,
+        unit_price_paisa -> BigInt,
+        subsidy_paisa -> BigInt,
+    }
+}
+
+diesel::joinable!(client_systems -> organisations (organisation_id));
+diesel::joinable!(users -> organisations (organisation_id));
+diesel::joinable!(grants -> organisations (organisation_id));
+diesel::joinable!(pos_items -> pos_transactions (pos_transaction_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    client_systems,
+    users,
+    grants,
+    pos_transactions,
+    pos_items,
+);

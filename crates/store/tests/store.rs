@@ -1,5 +1,10 @@
-//! Store round trips and migrations, on SQLite and (with DATABASE_URL) PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+//! Store round trips and migrations, on SQLite and (with `DATABASE_URL`) PostgreSQL.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::unreadable_literal,
+    reason = "tests: geography codes read best unseparated"
+)]
 
 use chrono::NaiveDate;
 use store::registry::{self, Area, Batch};
@@ -233,8 +238,6 @@ fn a_duplicate_cnic_is_refused() {
 
 #[test]
 fn sqlite_connections_get_their_pragmas() {
-    let db = TestDb::sqlite();
-    let mut conn = db.url.connect().unwrap();
     use diesel::prelude::*;
     #[derive(QueryableByName)]
     struct Mode {
@@ -246,6 +249,8 @@ fn sqlite_connections_get_their_pragmas() {
         #[diesel(sql_type = diesel::sql_types::Integer)]
         foreign_keys: i32,
     }
+    let db = TestDb::sqlite();
+    let mut conn = db.url.connect().unwrap();
     let store::DbConn::Sqlite(c) = &mut conn else {
         unreachable!()
     };
@@ -267,4 +272,40 @@ fn unusable_locations_give_clear_errors() {
     let unreachable = store::DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/none").unwrap();
     let err = unreachable.connect().err().unwrap().to_string();
     assert!(err.contains("cannot connect"), "{err}");
+}
+
+#[test]
+fn the_policy_catalogue_classifies_every_store_field() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policy/catalogue.toml"
+    ))
+    .unwrap();
+    policy::Catalogue::from_toml(&text, &store::registry_fields()).unwrap();
+}
+
+#[test]
+fn records_read_every_field_in_column_order() {
+    use policy::{Record, Value};
+    let h = household(9, 30101, 30101001, 12.5);
+    for (i, spec) in store::models::HOUSEHOLD_FIELDS.iter().enumerate() {
+        let v = h.value(i);
+        let matches = matches!(
+            (spec.ty, v),
+            (policy::FieldType::Int, Value::Int(_))
+                | (policy::FieldType::Float, Value::Float(_))
+                | (policy::FieldType::Bool, Value::Bool(_))
+                | (policy::FieldType::Text, Value::Text(_))
+                | (policy::FieldType::Date, Value::Date(_))
+        );
+        assert!(
+            matches || (spec.nullable && v == Value::Null),
+            "{} read as {v:?}",
+            spec.name
+        );
+    }
+    assert_eq!(h.value(27), Value::Float(12.5));
+    let m = member(1, 9, 1, "3520200000011", true);
+    assert_eq!(m.value(3), Value::Text("3520200000011"));
+    assert_eq!(m.value(store::models::MEMBER_FIELDS.len()), Value::Null);
 }

@@ -62,6 +62,17 @@ struct Person {
     married: bool,
 }
 
+impl Person {
+    fn new(relation: &'static str, male: bool, age: u32, married: bool) -> Self {
+        Self {
+            relation,
+            male,
+            age,
+            married,
+        }
+    }
+}
+
 fn pick<'a>(rng: &mut ChaCha8Rng, pool: &[&'a str]) -> &'a str {
     pool[rng.gen_range(0..pool.len())]
 }
@@ -103,24 +114,14 @@ fn composition(rng: &mut ChaCha8Rng, size: u32) -> Vec<Person> {
     } else {
         chance(rng, 0.25)
     };
-    people.push(Person {
-        relation: "head",
-        male: head_male,
-        age: head_age,
-        married: head_married,
-    });
+    people.push(Person::new("head", head_male, head_age, head_married));
     if head_married && people.len() < size as usize {
         let age = if head_male {
             head_age.saturating_sub(rng.gen_range(0..=9)).max(18)
         } else {
             (head_age + rng.gen_range(0..=8)).min(90)
         };
-        people.push(Person {
-            relation: "spouse",
-            male: !head_male,
-            age,
-            married: true,
-        });
+        people.push(Person::new("spouse", !head_male, age, true));
     }
     let mother_age = people.iter().find(|p| !p.male).map_or(head_age, |p| p.age);
     let youngest_parent = people.iter().map(|p| p.age).min().unwrap_or(head_age);
@@ -138,29 +139,14 @@ fn composition(rng: &mut ChaCha8Rng, size: u32) -> Vec<Person> {
     // A married son living with his parents, with his wife and children.
     if head_age >= 48 && size as usize >= people.len() + 3 && chance(rng, 0.35) {
         let son_age = rng.gen_range(20..=(mother_age.saturating_sub(17)).max(21));
-        people.push(Person {
-            relation: "son",
-            male: true,
-            age: son_age,
-            married: true,
-        });
+        people.push(Person::new("son", true, son_age, true));
         let dil_age = son_age.saturating_sub(rng.gen_range(0..=6)).max(18);
-        people.push(Person {
-            relation: "daughter_in_law",
-            male: false,
-            age: dil_age,
-            married: true,
-        });
+        people.push(Person::new("daughter_in_law", false, dil_age, true));
         while people.len() < size as usize && chance(rng, 0.6) {
             let male = chance(rng, 0.51);
             let age = rng.gen_range(0..=dil_age.saturating_sub(17));
             let relation = if male { "grandson" } else { "granddaughter" };
-            people.push(Person {
-                relation,
-                male,
-                age,
-                married: false,
-            });
+            people.push(Person::new(relation, male, age, false));
         }
     }
     // Children: the eldest born when the mother was 17-30, the next ones one
@@ -180,22 +166,12 @@ fn composition(rng: &mut ChaCha8Rng, size: u32) -> Vec<Person> {
             let male = chance(rng, 0.51);
             let married = age >= 18 && chance(rng, (f64::from(age) - 18.0) / 12.0);
             let relation = if male { "son" } else { "daughter" };
-            people.push(Person {
-                relation,
-                male,
-                age,
-                married,
-            });
+            people.push(Person::new(relation, male, age, married));
         } else {
             let male = chance(rng, 0.5);
             let age = (head_age + 12).saturating_sub(rng.gen_range(0..=24)).max(5);
             let relation = if male { "brother" } else { "sister" };
-            people.push(Person {
-                relation,
-                male,
-                age,
-                married: false,
-            });
+            people.push(Person::new(relation, male, age, false));
         }
     }
     people
@@ -366,7 +342,8 @@ pub fn generate(
             format!("{first} Bibi")
         };
         let guardian_name = match person.relation {
-            "head" => head_father.clone(),
+            // The head and the head's siblings share a father.
+            "head" | "brother" | "sister" => head_father.clone(),
             "spouse" => head_name.clone(),
             "son" | "daughter" if people[0].male => head_name.clone(),
             "son" | "daughter" if !spouse_name.is_empty() => spouse_name.clone(),

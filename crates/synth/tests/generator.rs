@@ -107,14 +107,14 @@ fn households_are_internally_consistent() {
         if hh.pmt_score <= KAFAALAT_CUTOFF {
             eligible += 1;
         }
-        if hh.beneficiary_status != "not_enrolled" {
+        if hh.beneficiary_status == "not_enrolled" {
+            assert!(hh.beneficiary_cnic.is_none() && h.payments.is_empty());
+        } else {
             enrolled += 1;
             assert!(hh.pmt_score <= KAFAALAT_CUTOFF);
             let b = hh.beneficiary_cnic.as_ref().unwrap();
             let who = h.members.iter().find(|m| &m.cnic == b).unwrap();
             assert_eq!(who.gender, "female");
-        } else {
-            assert!(hh.beneficiary_cnic.is_none() && h.payments.is_empty());
         }
     }
     let mean = sizes as f64 / f64::from(n);

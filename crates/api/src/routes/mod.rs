@@ -1,0 +1,24 @@
+//! The API's routes, one file per endpoint family. Handlers wire: they
+//! authenticate, parse at the edge, ask the policy, query the store, and
+//! answer; they decide nothing themselves.
+
+pub mod auth;
+pub mod households;
+pub mod pmt;
+pub mod pos;
+pub mod whoami;
+
+use actix_web::web;
+
+/// Register every API route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/pmt/{cnic}", web::get().to(pmt::get))
+        .route(
+            "/v1/households/by-cnic/{cnic}",
+            web::get().to(households::by_cnic),
+        )
+        .route("/v1/pos/transactions", web::post().to(pos::post))
+        .route("/v1/auth/token", web::post().to(auth::token))
+        .route("/v1/whoami", web::get().to(whoami::get))
+        .route("/.well-known/jwks.json", web::get().to(auth::jwks));
+}

@@ -1,0 +1,75 @@
+//! `GET /v1/pmt/{cnic}`: the till's hot path. The PMT score, eligibility per
+//! configured programme, household size and survey date; nothing else.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use policy::{Effect, Entity, SearchType};
+use serde::Serialize;
+
+use crate::cnic::Cnic;
+use crate::error::ApiError;
+use crate::identity::{authenticate, grant_for};
+use crate::server::AppState;
+
+#[derive(Serialize)]
+pub struct Eligibility<'a> {
+    pub programme: &'a str,
+    pub pmt_cutoff: f64,
+    pub eligible: bool,
+}
+
+#[derive(Serialize)]
+pub struct PmtAnswer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pmt_score: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub eligibility: Vec<Eligibility<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household_size: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey_date: Option<NaiveDate>,
+}
+
+pub async fn get(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state).await?;
+    let cnic = Cnic::parse(&path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let grant = grant_for(&state, caller.client.org.id, SearchType::PmtByCnic).await?;
+    let request = policy::Request {
+        caller: caller.policy_caller(),
+        search_type: SearchType::PmtByCnic,
+        grant,
+    };
+    let view = state
+        .policy
+        .decide(&request, chrono::Utc::now().date_naive())?;
+    let shown = |field: &str| view.effect(Entity::Household, field) == Some(Effect::Show);
+    let pool = state.pool.clone();
+    let facts = web::block(move || -> Result<_, store::StoreError> {
+        let mut conn = pool.get()?;
+        store::registry::pmt_by_cnic(&mut conn, cnic.digits())
+    })
+    .await??
+    .ok_or(ApiError::NotFound)?;
+    let score = shown("pmt_score").then_some(facts.pmt_score);
+    let answer = PmtAnswer {
+        pmt_score: score,
+        eligibility: score.map_or_else(Vec::new, |s| {
+            state
+                .programmes
+                .iter()
+                .map(|p| Eligibility {
+                    programme: &p.name,
+                    pmt_cutoff: p.pmt_cutoff,
+                    eligible: s <= p.pmt_cutoff,
+                })
+                .collect()
+        }),
+        household_size: shown("size").then_some(facts.size),
+        survey_date: shown("survey_date").then_some(facts.survey_date),
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}
