@@ -65,7 +65,7 @@ impl ApiError {
 }
 
 /// The RFC 9457 body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_: String,

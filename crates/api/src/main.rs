@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod error;
 mod identity;
+mod openapi;
 mod pki;
 mod ratelimit;
 mod routes;
@@ -77,6 +78,8 @@ enum Command {
     /// Approved data-sharing grants.
     #[command(subcommand)]
     Grants(admin::Grants),
+    /// Print the OpenAPI document.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -205,6 +208,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(c) => admin::clients(c),
         Command::Users(c) => admin::users(c),
         Command::Grants(c) => admin::grants(c),
+        Command::Openapi => {
+            print!("{}", openapi::document());
+            Ok(())
+        }
     }
 }
 

@@ -11,14 +11,17 @@ use crate::error::ApiError;
 use crate::identity::{authenticate, ClientKind};
 use crate::server::AppState;
 
-#[derive(Deserialize)]
+/// A user's credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub username: String,
+    #[schema(value_type = String, format = Password)]
     pub password: SecretString,
 }
 
-#[derive(Serialize)]
+/// A short-lived token bound to the client certificate of the connection.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -34,6 +37,17 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("not a password anyone has").unwrap_or_default())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/token",
+    tag = "agencies",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A bearer token bound to this connection's certificate (RFC 8705)", body = TokenResponse),
+        (status = 401, description = "Unknown user, wrong password, or account locked", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a portal client", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn token(
     req: HttpRequest,
     body: web::Json<TokenRequest>,
@@ -101,6 +115,12 @@ pub async fn token(
         }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "agencies",
+    responses((status = 200, description = "The public keys tokens are signed with (JWK Set)", body = Object))
+)]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.tokens.jwks())
 }

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::identity::{authenticate, grant_for};
 use crate::server::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ByCnicQuery {
     /// Add, for every withheld or masked field, why.
@@ -26,6 +26,24 @@ struct Answer<'a, T: Serialize> {
     explanation: Option<&'a [policy::Reason]>,
 }
 
+/// The household as the policy lets this caller see it: `household`,
+/// `members`, `payments`, `flags` objects whose keys are registry field names
+/// (withheld fields absent, masked ones masked), plus `explanation` when asked.
+#[utoipa::path(
+    get,
+    path = "/v1/households/by-cnic/{cnic}",
+    tag = "agencies",
+    params(("cnic" = String, Path, description = "CNIC, 12345-1234567-1 or 13 digits"), ByCnicQuery),
+    security(("mtls" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The shaped household", body = Object),
+        (status = 400, description = "Malformed CNIC or query", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid, expired or foreign token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Search type not granted, grant not in force, organisation suspended", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No record the caller may see", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn by_cnic(
     req: HttpRequest,
     path: web::Path<String>,

@@ -9,6 +9,7 @@ pub mod pos;
 pub mod whoami;
 
 use actix_web::web;
+use utoipa::OpenApi;
 
 /// Register every API route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -20,5 +21,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/pos/transactions", web::post().to(pos::post))
         .route("/v1/auth/token", web::post().to(auth::token))
         .route("/v1/whoami", web::get().to(whoami::get))
-        .route("/.well-known/jwks.json", web::get().to(auth::jwks));
+        .route("/.well-known/jwks.json", web::get().to(auth::jwks))
+        .route("/openapi.json", web::get().to(openapi_json))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url("/docs/openapi.json", crate::openapi::ApiDoc::openapi()),
+        );
+}
+
+async fn openapi_json() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::document())
 }

@@ -11,14 +11,16 @@ use crate::error::ApiError;
 use crate::identity::{authenticate, grant_for};
 use crate::server::AppState;
 
-#[derive(Serialize)]
+/// Whether the household is under a programme's PMT cut-off.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Eligibility<'a> {
     pub programme: &'a str,
     pub pmt_cutoff: f64,
     pub eligible: bool,
 }
 
-#[derive(Serialize)]
+/// The till's answer: nothing but the PMT score, eligibility, size and survey date.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PmtAnswer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pmt_score: Option<f64>,
@@ -30,6 +32,19 @@ pub struct PmtAnswer<'a> {
     pub survey_date: Option<NaiveDate>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/pmt/{cnic}",
+    tag = "tills",
+    params(("cnic" = String, Path, description = "CNIC, 12345-1234567-1 or 13 digits")),
+    responses(
+        (status = 200, description = "PMT facts of the CNIC's household", body = PmtAnswer),
+        (status = 400, description = "Malformed CNIC", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Client not registered, disabled, or grant does not cover pmt_by_cnic", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No record the caller may see", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,

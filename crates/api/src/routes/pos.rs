@@ -19,13 +19,16 @@ pub const MAX_SALES: usize = 1_000;
 /// The most items one sale may carry.
 pub const MAX_ITEMS: usize = 500;
 
-#[derive(Debug, Deserialize)]
+/// Up to 1,000 sales; each is checked on its own.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
+    #[schema(value_type = Vec<SaleIn>)]
     pub transactions: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// One sale at a till.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaleIn {
     pub transaction_id: String,
@@ -36,7 +39,8 @@ pub struct SaleIn {
     pub items: Vec<ItemIn>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// One line of a sale.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemIn {
     pub sku: String,
@@ -48,13 +52,15 @@ pub struct ItemIn {
     pub subsidy: f64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+/// What is wrong with one field of one sale.
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+/// What became of one sale.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SaleResult {
     pub index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +72,8 @@ pub struct SaleResult {
     pub errors: Vec<FieldError>,
 }
 
-#[derive(Debug, Serialize)]
+/// What became of a batch.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchResult {
     pub accepted: usize,
     pub rejected: usize,
@@ -238,6 +245,19 @@ async fn store_sales(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/pos/transactions",
+    tag = "tills",
+    request_body = Batch,
+    responses(
+        (status = 200, description = "Per-sale results: accepted, conflict or rejected with field errors", body = BatchResult),
+        (status = 400, description = "Not a batch, or more than 1,000 sales", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a till", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the configured limit", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn post(
     req: HttpRequest,
     body: web::Json<Batch>,

@@ -17,6 +17,16 @@ struct WhoAmI<'a> {
     role: policy::Role,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/whoami",
+    tag = "all clients",
+    responses(
+        (status = 200, description = "The client system, organisation, user and role the gateway sees", body = Object),
+        (status = 401, description = "Invalid token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Certificate not registered or client disabled", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state).await?;
     Ok(HttpResponse::Ok().json(WhoAmI {
