@@ -274,6 +274,9 @@ pub struct Catalogue {
     /// order of the caller's field list (the [`Record`](crate::Record) index).
     entries: Vec<CatalogueEntry>,
     ranges: [Range<usize>; 4],
+    /// Parallel to `entries`: each field's key as shaped JSON writes it,
+    /// escaped and quoted once here (`,"name":`).
+    json_keys: Vec<JsonKey>,
 }
 
 impl Catalogue {
@@ -337,6 +340,7 @@ impl Catalogue {
             Some(problem) => Err(problem),
             None => Ok(Catalogue {
                 version: raw.version,
+                json_keys: entries.iter().map(|e| JsonKey::new(e.spec.name)).collect(),
                 entries,
                 ranges,
             }),
@@ -370,6 +374,50 @@ impl Catalogue {
 
     pub(crate) fn range(&self, entity: Entity) -> Range<usize> {
         self.ranges[entity.index()].clone()
+    }
+
+    /// The `,"name":` fragment of the `i`-th entry.
+    pub(crate) fn json_key(&self, i: usize) -> Option<&JsonKey> {
+        self.json_keys.get(i)
+    }
+}
+
+/// A field's key as shaped JSON writes it after the previous field:
+/// `,"name":`, escaped once when the catalogue loads. Kept zero-padded to a
+/// fixed width too, so that writing a short key is one fixed-size copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JsonKey {
+    text: Box<[u8]>,
+    padded: [u8; JsonKey::PADDED],
+}
+
+impl JsonKey {
+    const PADDED: usize = 32;
+
+    fn new(name: &str) -> JsonKey {
+        let mut text = vec![b','];
+        crate::json::string(&mut text, name);
+        text.push(b':');
+        let mut padded = [0; JsonKey::PADDED];
+        if let Some(head) = padded.get_mut(..text.len()) {
+            head.copy_from_slice(&text);
+        }
+        JsonKey {
+            text: text.into_boxed_slice(),
+            padded,
+        }
+    }
+
+    /// Appends `,"name":` to `out`.
+    #[inline]
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        if self.text.len() <= JsonKey::PADDED {
+            let end = out.len() + self.text.len();
+            out.extend_from_slice(&self.padded);
+            out.truncate(end);
+        } else {
+            out.extend_from_slice(&self.text);
+        }
     }
 }
 

@@ -4,8 +4,10 @@ mod catalogue;
 mod decision;
 mod explain;
 mod field;
+mod json;
 mod mask;
 mod request;
+mod shape;
 mod view;
 
 pub use catalogue::{Catalogue, CatalogueEntry, CatalogueError, Category};
@@ -19,4 +21,5 @@ pub use request::{
     Caller, Class, Forum, Grant, Organisation, OrganisationType, Request, Role, SearchType,
     Standing,
 };
-pub use view::{Effect, Household, MemberSelection, NoRecord, Shaped, View};
+pub use shape::{Household, NoRecord, Shaped};
+pub use view::{Effect, MemberSelection, View};

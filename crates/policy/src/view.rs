@@ -1,19 +1,19 @@
 //! A compiled view: per field Show / Mask / Withhold, which members and which
-//! households, and how many. Applying it to a household serialises lazily
-//! from the borrowed rows, so it allocates nothing beyond the output.
+//! households, and how many; and, compiled from that, the list of fields a
+//! shaped record carries (`shape.rs` applies it).
 
-use std::cell::Cell;
 use std::fmt;
+use std::ops::Range;
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
+use crate::catalogue::JsonKey;
 use crate::decision::Policy;
 use crate::explain::{Cause, Causes, Reason};
-use crate::field::{Entity, Record, Value};
-use crate::mask::{band, ClientKey, Last4, MaskKind, Pseudonym, REDACTED};
+use crate::field::{Entity, Record};
+use crate::mask::{ClientKey, MaskKind};
 use crate::request::{OrganisationType, Request, Role, SearchType};
+use crate::shape::{Household, Shaped};
 
 /// What a view does with one field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -56,7 +56,10 @@ pub struct View<'p> {
     search_type: SearchType,
     /// Parallel to the catalogue's entries.
     rules: Vec<Rule>,
-    visible: [bool; 4],
+    /// The fields a shaped record may carry, grouped by entity in
+    /// `Entity::ALL` order (`op_ranges`), in the catalogue's order.
+    ops: Vec<Op<'p>>,
+    op_ranges: [Range<usize>; 4],
     members: MemberSelection,
     sampled: bool,
     row_limit: u64,
@@ -84,12 +87,33 @@ impl<'p> View<'p> {
         sampled: bool,
         row_limit: u64,
     ) -> View<'p> {
-        let mut visible = [false; 4];
+        let catalogue = policy.catalogue();
+        let mut ops = Vec::new();
+        let mut op_ranges: [Range<usize>; 4] = Default::default();
         for entity in Entity::ALL {
-            let range = policy.catalogue().range(entity);
-            visible[entity.index()] = rules
-                .get(range)
-                .is_some_and(|r| r.iter().any(|r| r.effect != Effect::Withhold));
+            let range = catalogue.range(entity);
+            let start = ops.len();
+            for (field, i) in range.enumerate() {
+                let (Some(entry), Some(rule), Some(json_key)) = (
+                    catalogue.entries().get(i),
+                    rules.get(i),
+                    catalogue.json_key(i),
+                ) else {
+                    continue;
+                };
+                // `omit` is a mask that withholds; the decision never asks
+                // for it, and if it did the field would stay out.
+                if matches!(rule.effect, Effect::Withhold | Effect::Mask(MaskKind::Omit)) {
+                    continue;
+                }
+                ops.push(Op {
+                    field,
+                    name: entry.spec.name,
+                    json_key,
+                    effect: rule.effect,
+                });
+            }
+            op_ranges[entity.index()] = start..ops.len();
         }
         View {
             policy,
@@ -97,7 +121,8 @@ impl<'p> View<'p> {
             organisation: request.caller.organisation.kind,
             search_type: request.search_type,
             rules,
-            visible,
+            ops,
+            op_ranges,
             members,
             sampled,
             row_limit,
@@ -145,9 +170,10 @@ impl<'p> View<'p> {
         !self.sampled || self.key.in_sample(household_id)
     }
 
-    /// The household as this view lets the caller see it, ready to serialise
-    /// (`{"household": {..}, "members": [..], "payments": [..], "flags": [..]}`,
-    /// leaving out any entity with no visible field), or `None` when the
+    /// The household as this view lets the caller see it, ready to write
+    /// as JSON with [`Shaped::write_json`] (or to serialise with serde):
+    /// `{"household": {..}, "members": [..], "payments": [..], "flags": [..]}`,
+    /// leaving out any entity with no visible field. `None` when the
     /// household is not in the caller's sample.
     #[must_use]
     pub fn shape<'a, H, M, P, F>(
@@ -160,14 +186,8 @@ impl<'p> View<'p> {
         P: Record,
         F: Record,
     {
-        self.admits(household.id).then(|| Shaped {
-            view: self,
-            household,
-            ids: IdCache {
-                household: household.id,
-                pseudonym: Cell::new(None),
-            },
-        })
+        self.admits(household.id())
+            .then(|| Shaped::new(self, household))
     }
 
     /// For every field that is masked, withheld or shown only for the searched
@@ -210,474 +230,28 @@ impl<'p> View<'p> {
             .collect()
     }
 
-    fn fields(&self, entity: Entity) -> (&[crate::CatalogueEntry], &[Rule]) {
-        let range = self.policy.catalogue().range(entity);
-        let entries = self
-            .policy
-            .catalogue()
-            .entries()
-            .get(range.clone())
-            .unwrap_or_default();
-        (entries, self.rules.get(range).unwrap_or_default())
+    /// The fields a shaped record of `entity` may carry; empty when the
+    /// entity has no visible field.
+    pub(crate) fn ops(&self, entity: Entity) -> &[Op<'p>] {
+        self.ops
+            .get(self.op_ranges[entity.index()].clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn client_key(&self) -> &ClientKey {
+        &self.key
     }
 }
 
-/// A record type with no values, for a household shaped without members,
-/// payments or flags.
+/// One field a shaped record may carry.
 #[derive(Debug, Clone, Copy)]
-pub enum NoRecord {}
-
-impl Record for NoRecord {
-    fn value(&self, _field: usize) -> Value<'_> {
-        match *self {}
-    }
-}
-
-/// A household to shape: its record and the records that hang off it,
-/// borrowed. Build it with [`Household::new`] and the `with_*` methods.
-#[derive(Debug)]
-pub struct Household<'r, H: ?Sized, M = NoRecord, P = NoRecord, F = NoRecord> {
-    id: i64,
-    record: &'r H,
-    members: &'r [M],
-    searched: Option<usize>,
-    payments: &'r [P],
-    flags: &'r [F],
-}
-
-impl<H: ?Sized, M, P, F> Clone for Household<'_, H, M, P, F> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<H: ?Sized, M, P, F> Copy for Household<'_, H, M, P, F> {}
-
-impl<'r, H: Record + ?Sized> Household<'r, H> {
-    /// A household by its id (which decides the Basic sample) and record.
-    pub fn new(id: i64, record: &'r H) -> Self {
-        Household {
-            id,
-            record,
-            members: &[],
-            searched: None,
-            payments: &[],
-            flags: &[],
-        }
-    }
-}
-
-impl<'r, H: ?Sized, M, P, F> Household<'r, H, M, P, F> {
-    /// Its members; `searched` is the index in `members` of the member whose
-    /// CNIC was searched, if the search was by CNIC.
-    pub fn with_members<M2: Record>(
-        self,
-        members: &'r [M2],
-        searched: Option<usize>,
-    ) -> Household<'r, H, M2, P, F> {
-        let Household {
-            id,
-            record,
-            payments,
-            flags,
-            ..
-        } = self;
-        Household {
-            id,
-            record,
-            members,
-            searched,
-            payments,
-            flags,
-        }
-    }
-
-    /// Its CCT payments.
-    pub fn with_payments<P2: Record>(self, payments: &'r [P2]) -> Household<'r, H, M, P2, F> {
-        let Household {
-            id,
-            record,
-            members,
-            searched,
-            flags,
-            ..
-        } = self;
-        Household {
-            id,
-            record,
-            members,
-            searched,
-            payments,
-            flags,
-        }
-    }
-
-    /// Its holds and flags.
-    pub fn with_flags<F2: Record>(self, flags: &'r [F2]) -> Household<'r, H, M, P, F2> {
-        let Household {
-            id,
-            record,
-            members,
-            searched,
-            payments,
-            ..
-        } = self;
-        Household {
-            id,
-            record,
-            members,
-            searched,
-            payments,
-            flags,
-        }
-    }
-}
-
-/// A household as a view lets its caller see it; serialises lazily.
-pub struct Shaped<'a, H: ?Sized, M, P, F> {
-    view: &'a View<'a>,
-    household: Household<'a, H, M, P, F>,
-    /// The household id's pseudonym, which every member row repeats.
-    ids: IdCache,
-}
-
-impl<H, M, P, F> Serialize for Shaped<'_, H, M, P, F>
-where
-    H: Record + ?Sized,
-    M: Record,
-    P: Record,
-    F: Record,
-{
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (view, hh) = (self.view, &self.household);
-        let mut map = serializer.serialize_map(None)?;
-        if view.visible[Entity::Household.index()] {
-            let fields = Fields {
-                view,
-                ids: &self.ids,
-                entity: Entity::Household,
-                record: hh.record,
-                searched: false,
-            };
-            map.serialize_entry("household", &fields)?;
-        }
-        if view.visible[Entity::Member.index()] {
-            map.serialize_entry(
-                "members",
-                &Members {
-                    view,
-                    ids: &self.ids,
-                    household: hh,
-                },
-            )?;
-        }
-        if view.visible[Entity::Payment.index()] {
-            map.serialize_entry(
-                "payments",
-                &Table {
-                    view,
-                    ids: &self.ids,
-                    entity: Entity::Payment,
-                    rows: hh.payments,
-                },
-            )?;
-        }
-        if view.visible[Entity::Flag.index()] {
-            map.serialize_entry(
-                "flags",
-                &Table {
-                    view,
-                    ids: &self.ids,
-                    entity: Entity::Flag,
-                    rows: hh.flags,
-                },
-            )?;
-        }
-        map.end()
-    }
-}
-
-struct Members<'a, 'h, H: ?Sized, M, P, F> {
-    view: &'a View<'a>,
-    ids: &'a IdCache,
-    household: &'h Household<'a, H, M, P, F>,
-}
-
-impl<H: ?Sized, M: Record, P, F> Serialize for Members<'_, '_, H, M, P, F> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (view, hh) = (self.view, self.household);
-        let member = |i: usize, record| Fields {
-            view,
-            ids: self.ids,
-            entity: Entity::Member,
-            record,
-            searched: hh.searched == Some(i),
-        };
-        match view.members {
-            MemberSelection::All => {
-                let mut seq = serializer.serialize_seq(Some(hh.members.len()))?;
-                for (i, record) in hh.members.iter().enumerate() {
-                    seq.serialize_element(&member(i, record))?;
-                }
-                seq.end()
-            }
-            MemberSelection::SearchedOnly => {
-                let found = hh.searched.and_then(|i| Some((i, hh.members.get(i)?)));
-                let mut seq = serializer.serialize_seq(Some(usize::from(found.is_some())))?;
-                if let Some((i, record)) = found {
-                    seq.serialize_element(&member(i, record))?;
-                }
-                seq.end()
-            }
-        }
-    }
-}
-
-struct Table<'a, R> {
-    view: &'a View<'a>,
-    ids: &'a IdCache,
-    entity: Entity,
-    rows: &'a [R],
-}
-
-impl<R: Record> Serialize for Table<'_, R> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
-        for record in self.rows {
-            seq.serialize_element(&Fields {
-                view: self.view,
-                ids: self.ids,
-                entity: self.entity,
-                record,
-                searched: false,
-            })?;
-        }
-        seq.end()
-    }
-}
-
-struct Fields<'a, 'r, R: ?Sized> {
-    view: &'a View<'a>,
-    ids: &'a IdCache,
-    entity: Entity,
-    record: &'r R,
-    /// Whether this is the member whose CNIC was searched.
-    searched: bool,
-}
-
-impl<R: Record + ?Sized> Serialize for Fields<'_, '_, R> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (entries, rules) = self.view.fields(self.entity);
-        let mut map = serializer.serialize_map(None)?;
-        for (i, (entry, rule)) in entries.iter().zip(rules).enumerate() {
-            let name = entry.spec.name;
-            match rule.effect {
-                Effect::Withhold => {}
-                Effect::SearchedMemberOnly if !self.searched => {}
-                Effect::Show | Effect::SearchedMemberOnly => {
-                    map.serialize_entry(name, &Plain(self.record.value(i)))?;
-                }
-                Effect::Mask(kind) => {
-                    let value = self.record.value(i);
-                    map.serialize_entry(
-                        name,
-                        &Masked {
-                            kind,
-                            value,
-                            key: &self.view.key,
-                            ids: self.ids,
-                        },
-                    )?;
-                }
-            }
-        }
-        map.end()
-    }
-}
-
-/// A value as stored. Dates as `YYYY-MM-DD`, timestamps as
-/// `YYYY-MM-DDTHH:MM:SS[.fff]`, non-finite floats as `null`.
-struct Plain<'a>(Value<'a>);
-
-impl Serialize for Plain<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Null => serializer.serialize_none(),
-            Value::Bool(b) => serializer.serialize_bool(b),
-            Value::Int(i) => serializer.serialize_i64(i),
-            Value::Float(x) => serializer.serialize_f64(x),
-            Value::Text(s) => serializer.serialize_str(s),
-            Value::Date(d) => match iso_date(d) {
-                Some(buf) => serializer.serialize_str(ascii(&buf)),
-                None => serializer.collect_str(&d),
-            },
-            Value::Timestamp(t) => match iso_timestamp(t) {
-                Some(buf) => serializer.serialize_str(ascii(&buf)),
-                None => serializer.collect_str(&IsoTimestamp(t)),
-            },
-        }
-    }
-}
-
-/// `YYYY-MM-DD` for years 0-9999 (the fast path: chrono's `Display` goes
-/// through the formatting machinery, several times slower).
-fn iso_date(d: NaiveDate) -> Option<[u8; 10]> {
-    let year = u32::try_from(d.year()).ok().filter(|y| *y <= 9999)?;
-    let mut buf = *b"0000-00-00";
-    digits(&mut buf[0..4], year);
-    digits(&mut buf[5..7], d.month());
-    digits(&mut buf[8..10], d.day());
-    Some(buf)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS` for whole seconds in years 0-9999.
-fn iso_timestamp(t: NaiveDateTime) -> Option<[u8; 19]> {
-    if t.nanosecond() != 0 {
-        return None;
-    }
-    let date = iso_date(t.date())?;
-    let mut buf = *b"0000-00-00T00:00:00";
-    buf[..10].copy_from_slice(&date);
-    digits(&mut buf[11..13], t.hour());
-    digits(&mut buf[14..16], t.minute());
-    digits(&mut buf[17..19], t.second());
-    Some(buf)
-}
-
-/// Writes `n` in decimal, right-aligned and zero-padded, into `out`.
-fn digits(out: &mut [u8], mut n: u32) {
-    for byte in out.iter_mut().rev() {
-        // n % 10 < 10, so the cast cannot truncate.
-        #[allow(clippy::cast_possible_truncation, reason = "a single decimal digit")]
-        let digit = (n % 10) as u8;
-        *byte = b'0' + digit;
-        n /= 10;
-    }
-}
-
-/// The buffers above hold only ASCII digits and punctuation.
-fn ascii(buf: &[u8]) -> &str {
-    std::str::from_utf8(buf).unwrap_or_default()
-}
-
-struct IsoTimestamp(NaiveDateTime);
-
-impl fmt::Display for IsoTimestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}T{}", self.0.date(), self.0.time())
-    }
-}
-
-/// A value through its mask. A value whose type the mask does not take
-/// becomes `null` rather than pass through; a null stays null, except under
-/// `redact`, which says nothing about the value at all.
-struct Masked<'a> {
-    kind: MaskKind,
-    value: Value<'a>,
-    key: &'a ClientKey,
-    ids: &'a IdCache,
-}
-
-impl Serialize for Masked<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match (self.kind, self.value) {
-            (MaskKind::Redact, _) => serializer.serialize_str(REDACTED),
-            (MaskKind::Last4, Value::Text(s)) => serializer.collect_str(&Last4(s)),
-            (MaskKind::YearOnly, Value::Date(d)) => serializer.serialize_i32(d.year()),
-            (MaskKind::YearOnly, Value::Timestamp(t)) => serializer.serialize_i32(t.year()),
-            (MaskKind::Band, Value::Float(x)) => match band(x) {
-                Some(label) => serializer.serialize_str(label),
-                None => serializer.serialize_none(),
-            },
-            (MaskKind::Pseudonym, Value::Text(s)) => {
-                self.key.pseudonym(s.as_bytes()).serialize(serializer)
-            }
-            (MaskKind::Pseudonym, Value::Int(i)) => {
-                let pseudonym = if i == self.ids.household {
-                    self.ids.pseudonym.get().unwrap_or_else(|| {
-                        let pseudonym = int_pseudonym(self.key, i);
-                        self.ids.pseudonym.set(Some(pseudonym));
-                        pseudonym
-                    })
-                } else {
-                    int_pseudonym(self.key, i)
-                };
-                pseudonym.serialize(serializer)
-            }
-            _ => serializer.serialize_none(),
-        }
-    }
-}
-
-/// The household id and, once computed, its pseudonym.
-struct IdCache {
-    household: i64,
-    pseudonym: Cell<Option<Pseudonym>>,
-}
-
-fn int_pseudonym(key: &ClientKey, i: i64) -> Pseudonym {
-    let mut buf = [0u8; 20];
-    key.pseudonym(decimal(i, &mut buf))
-}
-
-/// `i` in decimal, written into `buf` (20 bytes hold any i64), so an int is
-/// pseudonymised exactly as its text would be.
-fn decimal(i: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut n = i.unsigned_abs();
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        // n % 10 < 10, so the cast cannot truncate.
-        #[allow(clippy::cast_possible_truncation, reason = "a single decimal digit")]
-        let digit = (n % 10) as u8;
-        buf[start] = b'0' + digit;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        start -= 1;
-        buf[start] = b'-';
-    }
-    &buf[start..]
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "test")]
-mod tests {
-    use super::decimal;
-
-    #[test]
-    fn fast_dates_match_chrono() {
-        use chrono::{NaiveDate, NaiveDateTime};
-        for text in ["2025-01-31", "0001-02-03", "9999-12-31", "1978-05-02"] {
-            let d: NaiveDate = text.parse().unwrap();
-            assert_eq!(
-                super::iso_date(d).map(|b| super::ascii(&b).to_owned()),
-                Some(d.to_string())
-            );
-        }
-        for text in ["2025-01-10T09:30:00", "1999-12-31T23:59:59"] {
-            let t: NaiveDateTime = text.parse().unwrap();
-            assert_eq!(
-                super::iso_timestamp(t).map(|b| super::ascii(&b).to_owned()),
-                Some(text.into())
-            );
-        }
-        let fraction: NaiveDateTime = "2025-01-10T09:30:00.250".parse().unwrap();
-        assert_eq!(super::iso_timestamp(fraction), None);
-        assert_eq!(
-            super::IsoTimestamp(fraction).to_string(),
-            "2025-01-10T09:30:00.250"
-        );
-    }
-
-    #[test]
-    fn decimal_matches_display() {
-        for i in [0, 7, -7, 42, 1_000_000, i64::MAX, i64::MIN] {
-            let mut buf = [0u8; 20];
-            assert_eq!(decimal(i, &mut buf), i.to_string().as_bytes());
-        }
-    }
+pub(crate) struct Op<'p> {
+    /// The [`Record`] index.
+    pub(crate) field: usize,
+    /// The key, for serde.
+    pub(crate) name: &'static str,
+    /// The key as JSON text, `,"name":`.
+    pub(crate) json_key: &'p JsonKey,
+    /// Never `Withhold` or `Mask(Omit)`.
+    pub(crate) effect: Effect,
 }

@@ -1,5 +1,6 @@
 //! Applying a compiled view allocates nothing beyond the output buffer: a
-//! counting global allocator watches a shaping into a reused `Vec<u8>`.
+//! counting global allocator watches a shaping into a reused `Vec<u8>`, by
+//! `Shaped::write_json` and by the serde path.
 //! (One test in this binary, so no other test thread allocates meanwhile.)
 #![allow(
     clippy::panic,
@@ -73,7 +74,7 @@ fn shaping_allocates_nothing_beyond_the_output() {
         let region = Region::new(GLOBAL);
         buf.clear();
         let shaped = view.shape(household).unwrap();
-        serde_json::to_writer(&mut buf, &shaped).unwrap();
+        shaped.write_json(&mut buf);
         let stats = region.change();
 
         assert!(buf.len() > 20, "{request:?}");
@@ -81,6 +82,21 @@ fn shaping_allocates_nothing_beyond_the_output() {
             (stats.allocations, stats.reallocations),
             (0, 0),
             "{:?} x {:?} allocated",
+            request.caller.role,
+            request.search_type
+        );
+
+        let region = Region::new(GLOBAL);
+        buf.clear();
+        let shaped = view.shape(household).unwrap();
+        serde_json::to_writer(&mut buf, &shaped).unwrap();
+        let stats = region.change();
+
+        assert!(buf.len() > 20, "{request:?}");
+        assert_eq!(
+            (stats.allocations, stats.reallocations),
+            (0, 0),
+            "{:?} x {:?} allocated (serde)",
             request.caller.role,
             request.search_type
         );

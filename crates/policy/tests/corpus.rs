@@ -3,7 +3,8 @@
 //! exactly the listed fields as shown / masked / shown for the searched member
 //! only, every other field must be withheld, and the shaped JSON must carry
 //! exactly that: shown values as in the input, masked values as the mask
-//! makes them, withheld keys absent.
+//! makes them, withheld keys absent. The JSON is `Shaped::write_json`'s,
+//! parsed by `serde_json`, and byte for byte what the serde path writes.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -235,7 +236,26 @@ fn check_view(case: &Case, view: &View<'_>, input: &Json) -> Vec<String> {
     if expect.sampled_out {
         problems.push("served, expected sampled out".to_owned());
     }
-    let output = serde_json::to_value(&shaped).unwrap();
+    let mut written = Vec::new();
+    shaped.write_json(&mut written);
+    let output: Json = match serde_json::from_slice(&written) {
+        Ok(output) => output,
+        Err(e) => {
+            problems.push(format!(
+                "invalid JSON ({e}): {}",
+                String::from_utf8_lossy(&written)
+            ));
+            return problems;
+        }
+    };
+    let serialised = serde_json::to_vec(&shaped).unwrap();
+    if serialised != written {
+        problems.push(format!(
+            "write_json and serde differ:\n  {}\n  {}",
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(&serialised)
+        ));
+    }
     if let Some(exact) = &expect.output {
         if &output != exact {
             problems.push(format!("output {output}, expected {exact}"));

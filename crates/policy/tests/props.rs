@@ -109,7 +109,14 @@ impl Gen {
                     #[allow(clippy::cast_precision_loss, reason = "test data")]
                     (FieldType::Float, _) => Owned::Float((self.next() % 10_000) as f64 / 100.0),
                     (FieldType::Bool, _) => Owned::Bool(self.next() % 2 == 0),
-                    (FieldType::Text, _) => Owned::Text(format!("t{}", self.digits(6))),
+                    (FieldType::Text, _) => {
+                        // Now and then a character JSON must escape, or one
+                        // outside ASCII.
+                        const SPICE: [&str; 8] =
+                            ["", "", "", "\"", "\\", "\n", "\u{1}", "\u{e9}\u{0628}"];
+                        let spice = SPICE[usize::try_from(self.next() % 8).unwrap()];
+                        Owned::Text(format!("t{}{spice}", self.digits(6)))
+                    }
                     (FieldType::Date, _) => Owned::Date(
                         NaiveDate::from_num_days_from_ce_opt(
                             700_000 + i32::try_from(self.next() % 30_000).unwrap(),
@@ -144,9 +151,10 @@ impl Gen {
     }
 }
 
-/// The shaped household as JSON text, or `None` when refused. For a sampled
-/// view the household gets the next id the caller's sample admits, so that
-/// Basic list searches are exercised too.
+/// The shaped household as JSON text (`write_json`'s, checked to be what the
+/// serde path writes too), or `None` when refused. For a sampled view the
+/// household gets the next id the caller's sample admits, so that Basic list
+/// searches are exercised too.
 fn shape(request: &Request, fixture: &Fixture, searched: Option<usize>) -> Option<String> {
     let policy = common::policy();
     let view = policy.decide(request, today()).ok()?;
@@ -156,7 +164,11 @@ fn shape(request: &Request, fixture: &Fixture, searched: Option<usize>) -> Optio
         .with_payments(&fixture.payments)
         .with_flags(&fixture.flags);
     let shaped = view.shape(household)?;
-    Some(serde_json::to_string(&shaped).unwrap())
+    let mut written = Vec::new();
+    shaped.write_json(&mut written);
+    let written = String::from_utf8(written).unwrap();
+    assert_eq!(written, serde_json::to_string(&shaped).unwrap());
+    Some(written)
 }
 
 /// Every (entity, field) key present in the shaped output.
