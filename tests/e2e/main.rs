@@ -6,6 +6,16 @@
     clippy::panic,
     reason = "tests"
 )]
+#![allow(
+    clippy::too_many_lines,
+    reason = "an end-to-end scenario reads best top to bottom"
+)]
 
+mod access_log;
+mod by_cnic;
 mod helpers;
+mod limits;
+mod refusals;
+mod robustness;
+mod till;
 mod tls_listener;

@@ -79,7 +79,10 @@ fn unknown_paths_get_problem_json_and_admin_reports_health() {
         .map(|v| v.to_str().unwrap().to_owned());
     let body: serde_json::Value = res.json().unwrap();
     assert_eq!(body["status"], 404);
-    assert!(body["type"].as_str().unwrap().ends_with("/no-such-resource"));
+    assert!(body["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("/no-such-resource"));
     assert_eq!(body["request_id"].as_str(), res_id.as_deref());
 
     let plain = reqwest::blocking::Client::new();

@@ -96,6 +96,20 @@ pub struct Log {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `api=debug,info`.
     pub filter: String,
+    /// Access log: the most records committed in one batch.
+    pub access_batch_max: usize,
+    /// Access log: how long (µs) the first record of a batch waits for
+    /// others; 0 commits whatever has arrived at once (group commit).
+    pub access_window_micros: u64,
+}
+
+impl Log {
+    pub fn writer(&self) -> metering::writer::WriterConfig {
+        metering::writer::WriterConfig {
+            max_batch: self.access_batch_max.max(1),
+            window: std::time::Duration::from_micros(self.access_window_micros),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -162,6 +176,8 @@ impl Default for Log {
         Self {
             format: LogFormat::Human,
             filter: "info".into(),
+            access_batch_max: 1_000,
+            access_window_micros: 0,
         }
     }
 }

@@ -75,16 +75,23 @@ impl Authenticated {
             .map_or(self.client.service_role, |u| u.role)
     }
 
-    /// The caller as the policy sees it; pseudonyms and samples are keyed by the client system.
-    pub fn policy_caller(&self) -> policy::Caller {
-        policy::Caller {
+    /// The caller as the policy sees it, for a data endpoint; pseudonyms and
+    /// samples are keyed by the client system. A portal client is only ever a
+    /// conduit for its users: without a signed-in user it may not see data.
+    pub fn policy_caller(&self) -> Result<policy::Caller, ApiError> {
+        if self.client.kind == ClientKind::Portal && self.user.is_none() {
+            return Err(ApiError::Unauthenticated(
+                "sign in: data through a portal client needs a user token",
+            ));
+        }
+        Ok(policy::Caller {
             role: self.role(),
             organisation: policy::Organisation {
                 kind: self.client.org.kind,
                 standing: self.client.org.standing,
             },
             client_id: self.client.name.clone(),
-        }
+        })
     }
 }
 
@@ -289,6 +296,13 @@ async fn user_for_token(
     })
 }
 
+/// A grant as stored (its id, for the access log and quotas) and as the policy reads it.
+#[derive(Debug, Clone)]
+pub struct GrantInForce {
+    pub id: i64,
+    pub grant: policy::Grant,
+}
+
 /// The grant in force for the caller's organisation that covers `search`:
 /// among the organisation's unrevoked grants, the newest that covers the
 /// search type, else the newest at all (so the policy can say what is wrong).
@@ -296,38 +310,60 @@ pub async fn grant_for(
     state: &AppState,
     org_id: i64,
     search: policy::SearchType,
-) -> Result<policy::Grant, ApiError> {
+) -> Result<GrantInForce, ApiError> {
     let pool = state.pool.clone();
     let grants = web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;
         store::access::active_grants(&mut conn, org_id)
     })
     .await??;
-    let parsed: Vec<policy::Grant> = grants
+    let parsed: Vec<GrantInForce> = grants
         .iter()
         .filter_map(|g| {
             to_policy_grant(g)
+                .map(|grant| GrantInForce { id: g.id, grant })
                 .map_err(|e| tracing::error!(grant = g.id, error = %e, "unreadable grant"))
                 .ok()
         })
         .collect();
     let today = chrono::Utc::now().date_naive();
-    let in_force = |g: &&policy::Grant| g.valid_from <= today && today <= g.valid_to;
+    let in_force = |g: &&GrantInForce| g.grant.valid_from <= today && today <= g.grant.valid_to;
+    let covers = |g: &&GrantInForce| g.grant.search_types.contains(&search);
     parsed
         .iter()
         .rev()
-        .find(|g| in_force(g) && g.search_types.contains(&search))
-        .or_else(|| {
-            parsed
-                .iter()
-                .rev()
-                .find(|g| g.search_types.contains(&search))
-        })
+        .find(|g| in_force(g) && covers(g))
+        .or_else(|| parsed.iter().rev().find(covers))
         .or_else(|| parsed.last())
         .cloned()
         .ok_or_else(|| {
             ApiError::forbidden("no-grant", "the organisation has no data-sharing grant")
         })
+}
+
+/// Refuse when serving `rows` more would exceed the grant's row quota
+/// (rows served under the grant so far come from the metered usage).
+pub async fn check_quota(
+    state: &AppState,
+    grant: &GrantInForce,
+    rows: u64,
+) -> Result<(), ApiError> {
+    let pool = state.pool.clone();
+    let id = grant.id;
+    let served = web::block(move || -> Result<_, store::StoreError> {
+        let mut conn = pool.get()?;
+        store::audit::rows_served_under_grant(&mut conn, id)
+    })
+    .await??;
+    let quota = grant.grant.row_quota;
+    let remaining = quota.saturating_sub(u64::try_from(served).unwrap_or(0));
+    if rows > remaining {
+        return Err(ApiError::forbidden(
+            "quota-exhausted",
+            format!("the grant's row quota is {quota} rows; {remaining} remain and this request needs {rows}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A stored grant in the policy's terms.

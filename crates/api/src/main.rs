@@ -2,6 +2,7 @@
 //! commands.
 
 mod admin;
+mod audit;
 mod auth;
 mod cnic;
 mod config;
@@ -80,6 +81,21 @@ enum Command {
     Grants(admin::Grants),
     /// Print the OpenAPI document.
     Openapi,
+    /// The access log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names the first broken batch (exit code 1).
+    Verify {
+        #[command(flatten)]
+        db: admin::Db,
+        /// Start from the first batch committed on or after this day (UTC).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +224,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(c) => admin::clients(c),
         Command::Users(c) => admin::users(c),
         Command::Grants(c) => admin::grants(c),
+        Command::Audit(AuditCommand::Verify { db, from }) => {
+            let url = store::DatabaseUrl::parse(&db.database)?;
+            let mut conn = url.connect()?;
+            let from = from.and_then(|d| d.and_hms_opt(0, 0, 0));
+            match metering::verify::verify(&mut conn, from)? {
+                metering::verify::Verdict::Intact { batches, records } => {
+                    println!("intact: {batches} batches, {records} records");
+                    Ok(())
+                }
+                metering::verify::Verdict::Broken { batch_id, reason } => {
+                    anyhow::bail!("the access log is broken at batch {batch_id}: {reason}")
+                }
+            }
+        }
         Command::Openapi => {
             print!("{}", openapi::document());
             Ok(())

@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi};
         crate::routes::auth::token,
         crate::routes::auth::jwks,
         crate::routes::whoami::get,
+        crate::routes::audit::access,
+        crate::routes::audit::subject,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&Security),
@@ -27,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tills", description = "USC point-of-sale systems"),
         (name = "agencies", description = "Partner agencies and their users"),
         (name = "all clients", description = "Any registered client system"),
+        (name = "oversight", description = "BISP oversight of the access log"),
     )
 )]
 pub struct ApiDoc;

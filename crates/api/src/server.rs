@@ -30,6 +30,10 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     pub programmes: Vec<Programme>,
     pub auth: Arc<Auth>,
+    /// Commits access records; a request is answered only after its record is.
+    pub log: metering::writer::LogWriter,
+    /// Keys the hash under which searched CNICs are logged.
+    pub subject_key: Vec<u8>,
 }
 
 /// The client certificate presented on this connection (DER), set once per
@@ -51,8 +55,9 @@ fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
     }
 }
 
-/// The catalogue and pseudonym key, checked against the store's fields.
-pub fn load_policy(config: &Config) -> anyhow::Result<policy::Policy> {
+/// The catalogue and pseudonym key, checked against the store's fields;
+/// also returns the key access-log subject hashes are made with.
+pub fn load_policy(config: &Config) -> anyhow::Result<(policy::Policy, Vec<u8>)> {
     let text = match &config.policy.catalogue {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read catalogue {}", path.display()))?,
@@ -71,7 +76,9 @@ pub fn load_policy(config: &Config) -> anyhow::Result<policy::Policy> {
         hex::decode(key_hex.trim()).with_context(|| format!("{}: not hex", key_path.display()))?;
     let pseudonymiser = policy::Pseudonymiser::new(&key)
         .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
-    Ok(policy::Policy::new(catalogue, pseudonymiser))
+    // A separate key for access-log subjects, derived so the two uses never share one.
+    let subject_key = crate::audit::subject_hash(&key, "access-log-subject-key").into_bytes();
+    Ok((policy::Policy::new(catalogue, pseudonymiser), subject_key))
 }
 
 /// Start both listeners and serve until stopped. Prints the bound addresses
@@ -92,9 +99,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })
         .await??
     };
+    let (policy, subject_key) = load_policy(&config)?;
+    let log = metering::writer::LogWriter::start(url.clone(), config.log.writer())
+        .context("cannot start the access-log writer")?;
     let state = web::Data::new(AppState {
         pool,
-        policy: load_policy(&config)?,
+        policy,
+        subject_key,
+        log,
         tokens: Tokens::load(&config.auth.signing_key, config.auth.token_ttl_seconds)?,
         clients: ClientCache::new(Duration::from_secs(2)),
         rate_limits: RateLimits::default(),

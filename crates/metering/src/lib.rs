@@ -1,1 +1,7 @@
-//! Rows served per client, rate cards and bills (arrives with the metering issue).
+//! Rows served per client, the access log that records them, and the bills
+//! built from it. The log is durable before a response leaves: a single
+//! writer commits records in batches that form a hash chain.
+
+pub mod chain;
+pub mod verify;
+pub mod writer;

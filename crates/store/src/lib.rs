@@ -2,6 +2,7 @@
 //! one portable schema, migrations embedded per backend. It knows nothing of HTTP.
 
 pub mod access;
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod migrate;

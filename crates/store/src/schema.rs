@@ -210,3 +210,114 @@ diesel::allow_tables_to_appear_in_same_query!(
     pos_transactions,
     pos_items,
 );
+
+diesel::table! {
+    access_batches (id) {
+        id -> BigInt,
+        committed_at -> Timestamp,
+        record_count -> Integer,
+        records_hash -> Text,
+        prev_hash -> Text,
+        batch_hash -> Text,
+    }
+}
+
+diesel::table! {
+    access_chain_head (id) {
+        id -> Integer,
+        last_batch_id -> BigInt,
+        last_hash -> Text,
+    }
+}
+
+diesel::table! {
+    access_log (id) {
+        id -> BigInt,
+        batch_id -> BigInt,
+        at -> Timestamp,
+        request_id -> Text,
+        client_ip -> Text,
+        organisation_id -> Nullable<BigInt>,
+        organisation_name -> Nullable<Text>,
+        org_type -> Nullable<Text>,
+        client_system_id -> Nullable<BigInt>,
+        client_name -> Nullable<Text>,
+        user_id -> Nullable<BigInt>,
+        user_name -> Nullable<Text>,
+        search_type -> Text,
+        endpoint -> Text,
+        parameters -> Text,
+        subject_hash -> Nullable<Text>,
+        rows_returned -> BigInt,
+        status -> Integer,
+        grant_id -> Nullable<BigInt>,
+        purpose -> Nullable<Text>,
+        withheld -> Text,
+    }
+}
+
+diesel::table! {
+    usage_daily (day, organisation_id, client_system_id, search_type, grant_id) {
+        day -> Date,
+        organisation_id -> BigInt,
+        client_system_id -> BigInt,
+        search_type -> Text,
+        grant_id -> BigInt,
+        requests -> BigInt,
+        rows_returned -> BigInt,
+    }
+}
+
+diesel::table! {
+    bill_lines (id) {
+        id -> BigInt,
+        period -> Text,
+        organisation_id -> BigInt,
+        service -> Text,
+        kind -> Text,
+        rows_billed -> BigInt,
+        rate_paisa -> BigInt,
+        amount_paisa -> BigInt,
+        note -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    closed_periods (period) {
+        period -> Text,
+        closed_at -> Timestamp,
+        log_rows -> BigInt,
+        billed_rows -> BigInt,
+    }
+}
+
+diesel::joinable!(access_log -> access_batches (batch_id));
+diesel::allow_tables_to_appear_in_same_query!(access_batches, access_log);
+
+diesel::table! {
+    bill_line_details (line_id) {
+        line_id -> BigInt,
+        organisation_name -> Text,
+        rate_class -> Text,
+        per_rows -> BigInt,
+        requests -> BigInt,
+        segment_from -> Nullable<Date>,
+        segment_to -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    closed_period_details (period) {
+        period -> Text,
+        log_requests -> BigInt,
+        billed_requests -> BigInt,
+        rate_card -> Text,
+        sample_rates -> Bool,
+    }
+}
+
+diesel::joinable!(bill_line_details -> bill_lines (line_id));
+diesel::joinable!(closed_period_details -> closed_periods (period));
+diesel::allow_tables_to_appear_in_same_query!(bill_lines, bill_line_details);
+diesel::allow_tables_to_appear_in_same_query!(closed_periods, closed_period_details);

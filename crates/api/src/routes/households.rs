@@ -3,11 +3,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use policy::SearchType;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::audit::Audit;
 use crate::cnic::Cnic;
 use crate::error::ApiError;
-use crate::identity::{authenticate, grant_for};
+use crate::identity::{authenticate, check_quota, grant_for};
 use crate::server::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -16,14 +17,6 @@ pub struct ByCnicQuery {
     /// Add, for every withheld or masked field, why.
     #[serde(default)]
     pub explain: bool,
-}
-
-#[derive(Serialize)]
-struct Answer<'a, T: Serialize> {
-    #[serde(flatten)]
-    record: T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    explanation: Option<&'a [policy::Reason]>,
 }
 
 /// The household as the policy lets this caller see it: `household`,
@@ -50,17 +43,34 @@ pub async fn by_cnic(
     query: web::Query<ByCnicQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state).await?;
-    let cnic = Cnic::parse(&path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let grant = grant_for(&state, caller.client.org.id, SearchType::Cnic).await?;
+    let mut audit = Audit::new("cnic", "GET /v1/households/by-cnic/{cnic}");
+    let outcome = answer(&req, &path, query.explain, &state, &mut audit).await;
+    audit.finish(&req, &state, outcome).await
+}
+
+async fn answer(
+    req: &HttpRequest,
+    path: &str,
+    explain: bool,
+    state: &AppState,
+    audit: &mut Audit,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(req, state).await?;
+    audit.caller(&caller);
+    let cnic = Cnic::parse(path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    audit.subject(state, cnic.digits());
+    let grant = grant_for(state, caller.client.org.id, SearchType::Cnic).await?;
+    audit.grant(&grant);
     let request = policy::Request {
-        caller: caller.policy_caller(),
+        caller: caller.policy_caller()?,
         search_type: SearchType::Cnic,
-        grant,
+        grant: grant.grant.clone(),
     };
+    audit.policy_shape(state, &request);
     let view = state
         .policy
         .decide(&request, chrono::Utc::now().date_naive())?;
+    check_quota(state, &grant, 1).await?;
     let pool = state.pool.clone();
     let record = web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;
@@ -74,9 +84,21 @@ pub async fn by_cnic(
         .with_payments(&record.payments)
         .with_flags(&record.flags);
     let shaped = view.shape(household).ok_or(ApiError::NotFound)?;
-    let reasons = query.explain.then(|| view.explain());
-    Ok(HttpResponse::Ok().json(Answer {
-        record: shaped,
-        explanation: reasons.as_deref(),
-    }))
+    let mut body = Vec::with_capacity(2048);
+    shaped.write_json(&mut body);
+    if explain {
+        // Append "explanation" as the object's last member.
+        let reasons = serde_json::to_vec(&view.explain()).map_err(|_| ApiError::Unavailable)?;
+        body.pop();
+        if body.len() > 1 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"\"explanation\":");
+        body.extend_from_slice(&reasons);
+        body.push(b'}');
+    }
+    audit.rows(1);
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }

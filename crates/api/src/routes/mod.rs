@@ -2,6 +2,7 @@
 //! authenticate, parse at the edge, ask the policy, query the store, and
 //! answer; they decide nothing themselves.
 
+pub mod audit;
 pub mod auth;
 pub mod households;
 pub mod pmt;
@@ -20,6 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/v1/pos/transactions", web::post().to(pos::post))
         .route("/v1/auth/token", web::post().to(auth::token))
+        .route("/v1/audit/access", web::get().to(audit::access))
+        .route("/v1/audit/subject/{cnic}", web::get().to(audit::subject))
         .route("/v1/whoami", web::get().to(whoami::get))
         .route("/.well-known/jwks.json", web::get().to(auth::jwks))
         .route("/openapi.json", web::get().to(openapi_json))

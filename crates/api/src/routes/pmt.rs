@@ -6,9 +6,10 @@ use chrono::NaiveDate;
 use policy::{Effect, Entity, SearchType};
 use serde::Serialize;
 
+use crate::audit::Audit;
 use crate::cnic::Cnic;
 use crate::error::ApiError;
-use crate::identity::{authenticate, grant_for};
+use crate::identity::{authenticate, check_quota, grant_for};
 use crate::server::AppState;
 
 /// Whether the household is under a programme's PMT cut-off.
@@ -50,17 +51,33 @@ pub async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state).await?;
-    let cnic = Cnic::parse(&path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let grant = grant_for(&state, caller.client.org.id, SearchType::PmtByCnic).await?;
+    let mut audit = Audit::new("pmt_by_cnic", "GET /v1/pmt/{cnic}");
+    let outcome = answer(&req, &path, &state, &mut audit).await;
+    audit.finish(&req, &state, outcome).await
+}
+
+async fn answer(
+    req: &HttpRequest,
+    path: &str,
+    state: &AppState,
+    audit: &mut Audit,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(req, state).await?;
+    audit.caller(&caller);
+    let cnic = Cnic::parse(path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    audit.subject(state, cnic.digits());
+    let grant = grant_for(state, caller.client.org.id, SearchType::PmtByCnic).await?;
+    audit.grant(&grant);
     let request = policy::Request {
-        caller: caller.policy_caller(),
+        caller: caller.policy_caller()?,
         search_type: SearchType::PmtByCnic,
-        grant,
+        grant: grant.grant.clone(),
     };
+    audit.policy_shape(state, &request);
     let view = state
         .policy
         .decide(&request, chrono::Utc::now().date_naive())?;
+    check_quota(state, &grant, 1).await?;
     let shown = |field: &str| view.effect(Entity::Household, field) == Some(Effect::Show);
     let pool = state.pool.clone();
     let facts = web::block(move || -> Result<_, store::StoreError> {
@@ -69,6 +86,7 @@ pub async fn get(
     })
     .await??
     .ok_or(ApiError::NotFound)?;
+    audit.rows(1);
     let score = shown("pmt_score").then_some(facts.pmt_score);
     let answer = PmtAnswer {
         pmt_score: score,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::pos::{NewItem, NewSale, SaleOutcome};
 
+use crate::audit::Audit;
 use crate::cnic::Cnic;
 use crate::error::ApiError;
 use crate::identity::{authenticate, ClientKind};
@@ -263,7 +264,19 @@ pub async fn post(
     body: web::Json<Batch>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state).await?;
+    let mut audit = Audit::new("pos_feedback", "POST /v1/pos/transactions");
+    let outcome = receive(&req, body.into_inner(), &state, &mut audit).await;
+    audit.finish(&req, &state, outcome).await
+}
+
+async fn receive(
+    req: &HttpRequest,
+    body: Batch,
+    state: &AppState,
+    audit: &mut Audit,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(req, state).await?;
+    audit.caller(&caller);
     if caller.client.kind != ClientKind::Machine || caller.user.is_some() {
         return Err(ApiError::forbidden(
             "not-a-till",
@@ -271,15 +284,27 @@ pub async fn post(
         ));
     }
     let grant =
-        crate::identity::grant_for(&state, caller.client.org.id, policy::SearchType::PmtByCnic)
+        crate::identity::grant_for(state, caller.client.org.id, policy::SearchType::PmtByCnic)
             .await?;
-    if !grant.search_types.contains(&policy::SearchType::PmtByCnic) {
-        return Err(ApiError::forbidden(
-            "not-a-till",
-            "only till systems send point-of-sale transactions",
-        ));
-    }
-    let Batch { transactions } = body.into_inner();
+    audit.grant(&grant);
+    // Only a till may send sales: a machine client whose grant for the PMT
+    // lookup is in force (the policy checks validity and standing).
+    let request = policy::Request {
+        caller: caller.policy_caller()?,
+        search_type: policy::SearchType::PmtByCnic,
+        grant: grant.grant.clone(),
+    };
+    state
+        .policy
+        .decide(&request, Utc::now().date_naive())
+        .map_err(|_| {
+            ApiError::forbidden(
+                "not-a-till",
+                "only till systems with a grant in force send point-of-sale transactions",
+            )
+        })?;
+    let Batch { transactions } = body;
+    audit.parameter("sales", transactions.len().into());
     if transactions.is_empty() || transactions.len() > MAX_SALES {
         return Err(ApiError::BadRequest(format!(
             "transactions: 1 to {MAX_SALES} sales per call"
@@ -310,7 +335,7 @@ pub async fn post(
         }
     }
     if !valid.is_empty() {
-        store_sales(&state, caller.client.id, valid, &valid_index, &mut results).await?;
+        store_sales(state, caller.client.id, valid, &valid_index, &mut results).await?;
     }
     let accepted = results.iter().filter(|r| r.status == "accepted").count();
     Ok(HttpResponse::Ok().json(BatchResult {

@@ -1,0 +1,51 @@
+//! The hash chain over access-log batches. Each record has a canonical
+//! digest; a batch's hash covers the previous batch's hash, its id, its
+//! commit time, its record count and the digests of its records in id order.
+//! Deleting, inserting or editing a record, or a batch, breaks the chain.
+
+use chrono::{NaiveDateTime, Timelike};
+use sha2::{Digest, Sha256};
+use store::audit::AccessRow;
+
+/// The hash before the first batch.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Timestamps are kept to the microsecond, the precision both backends store.
+#[must_use]
+pub fn to_micros(t: NaiveDateTime) -> NaiveDateTime {
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
+
+/// The canonical digest of one stored record: its JSON (fields in declaration order).
+#[must_use]
+pub fn record_digest(row: &AccessRow) -> [u8; 32] {
+    let json = serde_json::to_vec(row).unwrap_or_default();
+    Sha256::digest(&json).into()
+}
+
+/// The hash of a batch's records, in id order.
+#[must_use]
+pub fn records_hash(rows: &[AccessRow]) -> String {
+    let mut h = Sha256::new();
+    for r in rows {
+        h.update(record_digest(r));
+    }
+    hex::encode(h.finalize())
+}
+
+/// The hash of a batch.
+#[must_use]
+pub fn batch_hash(
+    prev_hash: &str,
+    id: i64,
+    committed_at: NaiveDateTime,
+    count: i32,
+    records_hash: &str,
+) -> String {
+    let text = format!(
+        "nser-access-batch|{prev_hash}|{id}|{}|{count}|{records_hash}",
+        to_micros(committed_at).format("%Y-%m-%dT%H:%M:%S%.6f")
+    );
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

@@ -1,0 +1,170 @@
+//! The access-log writer: one thread owns one connection and commits records
+//! in batches (group commit). A request hands its record over and waits for
+//! the commit of the batch that holds it; while one batch commits, the next
+//! one fills, so under load many records share one commit and at low load a
+//! record waits for nothing but its own commit. If the commit fails, every
+//! waiter of that batch is told, and the request must not be answered.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use store::audit::{AccessRow, BatchRow};
+use store::{DatabaseUrl, DbConn, StoreError};
+use tokio::sync::oneshot;
+
+use crate::chain;
+
+/// Why a record could not be committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LogError {
+    /// The database refused or is unreachable: nothing may be served.
+    #[error("the access log cannot be written: {0}")]
+    Unavailable(String),
+    /// The writer thread has stopped.
+    #[error("the access-log writer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    row: AccessRow,
+    done: oneshot::Sender<Result<i64, LogError>>,
+}
+
+/// A handle to the writer; cheap to clone.
+#[derive(Clone)]
+pub struct LogWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+/// How the writer batches.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// The most records in one batch.
+    pub max_batch: usize,
+    /// How long the first record of a batch waits for company (0: commit what
+    /// has arrived, at once).
+    pub window: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 1_000,
+            window: Duration::ZERO,
+        }
+    }
+}
+
+impl LogWriter {
+    /// Start the writer thread on its own connection to `url`.
+    pub fn start(url: DatabaseUrl, config: WriterConfig) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || run(&url, config, &rx))?;
+        Ok(Self { tx })
+    }
+
+    /// Commit `row` (its `id`, `batch_id` are assigned here); returns its
+    /// record id once the batch holding it is committed.
+    pub async fn append(&self, row: AccessRow) -> Result<i64, LogError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job { row, done })
+            .map_err(|_| LogError::Stopped)?;
+        wait.await.map_err(|_| LogError::Stopped)?
+    }
+}
+
+fn connect(url: &DatabaseUrl) -> Result<DbConn, StoreError> {
+    let mut conn = url.connect()?;
+    if let DbConn::Sqlite(_) = conn {
+        // The log must survive power loss, not only a crash of this process.
+        conn.batch_execute("PRAGMA synchronous = FULL")
+            .map_err(StoreError::Query)?;
+    }
+    Ok(conn)
+}
+
+fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
+    let mut conn: Option<DbConn> = None;
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let deadline = Instant::now() + config.window;
+        while jobs.len() < config.max_batch {
+            let next = if config.window.is_zero() {
+                rx.try_recv().ok()
+            } else {
+                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok()
+            };
+            match next {
+                Some(j) => jobs.push(j),
+                None => break,
+            }
+        }
+        let result = match conn.as_mut() {
+            Some(c) => commit(c, &mut jobs),
+            None => match connect(url) {
+                Ok(c) => commit(conn.insert(c), &mut jobs),
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(first_id) => {
+                for (job, id) in jobs.into_iter().zip(first_id..) {
+                    let _ = job.done.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = jobs.len(), "access log commit failed");
+                // Reconnect for the next batch: the failure may be the connection.
+                conn = None;
+                let err = LogError::Unavailable(e.to_string());
+                for job in jobs {
+                    let _ = job.done.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction: lock the chain head, number the records, hash, append.
+fn commit(conn: &mut DbConn, jobs: &mut [Job]) -> Result<i64, StoreError> {
+    conn.transaction(|conn| {
+        let head = store::audit::lock_head(conn)?;
+        let batch_id = head.last_batch_id + 1;
+        let committed_at = chain::to_micros(chrono::Utc::now().naive_utc());
+        let rows: Vec<AccessRow> = jobs
+            .iter_mut()
+            .zip(head.next_record_id..)
+            .map(|(job, id)| {
+                let mut row = job.row.clone();
+                row.id = id;
+                row.batch_id = batch_id;
+                row.at = chain::to_micros(row.at);
+                row
+            })
+            .collect();
+        let records_hash = chain::records_hash(&rows);
+        let count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
+        let batch = BatchRow {
+            id: batch_id,
+            committed_at,
+            record_count: count,
+            batch_hash: chain::batch_hash(
+                &head.last_hash,
+                batch_id,
+                committed_at,
+                count,
+                &records_hash,
+            ),
+            records_hash,
+            prev_hash: head.last_hash,
+        };
+        store::audit::append(conn, &batch, &rows)?;
+        Ok(head.next_record_id)
+    })
+}

@@ -1,0 +1,326 @@
+//! The access log as stored: batches of records forming a hash chain (the
+//! hashing itself is the metering crate's), the chain head, and the daily
+//! usage rolled up in the same transaction as each batch.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::access::on_backend;
+use crate::db::DbConn;
+use crate::error::Result;
+use crate::schema::{access_batches, access_chain_head, access_log, usage_daily};
+
+/// One access record as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = access_log)]
+pub struct AccessRow {
+    pub id: i64,
+    pub batch_id: i64,
+    pub at: NaiveDateTime,
+    pub request_id: String,
+    pub client_ip: String,
+    pub organisation_id: Option<i64>,
+    pub organisation_name: Option<String>,
+    pub org_type: Option<String>,
+    pub client_system_id: Option<i64>,
+    pub client_name: Option<String>,
+    pub user_id: Option<i64>,
+    pub user_name: Option<String>,
+    pub search_type: String,
+    pub endpoint: String,
+    pub parameters: String,
+    pub subject_hash: Option<String>,
+    pub rows_returned: i64,
+    pub status: i32,
+    pub grant_id: Option<i64>,
+    pub purpose: Option<String>,
+    pub withheld: String,
+}
+
+/// One committed batch.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = access_batches)]
+pub struct BatchRow {
+    pub id: i64,
+    pub committed_at: NaiveDateTime,
+    pub record_count: i32,
+    pub records_hash: String,
+    pub prev_hash: String,
+    pub batch_hash: String,
+}
+
+/// The chain head: the newest batch and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub last_batch_id: i64,
+    pub last_hash: String,
+    /// The next free record id.
+    pub next_record_id: i64,
+}
+
+/// Read the head, locking it on PostgreSQL so concurrent writers (replicas)
+/// serialise; SQLite's write transaction already does. Call inside a transaction.
+pub fn lock_head(conn: &mut DbConn) -> Result<Head> {
+    let (last_batch_id, last_hash): (i64, String) = match conn {
+        DbConn::Pg(c) => access_chain_head::table
+            .select((
+                access_chain_head::last_batch_id,
+                access_chain_head::last_hash,
+            ))
+            .for_update()
+            .first(c)?,
+        DbConn::Sqlite(c) => {
+            // Take the write lock now, not at the first insert.
+            diesel::update(access_chain_head::table)
+                .set(access_chain_head::id.eq(1))
+                .execute(c)?;
+            access_chain_head::table
+                .select((
+                    access_chain_head::last_batch_id,
+                    access_chain_head::last_hash,
+                ))
+                .first(c)?
+        }
+    };
+    let max_id: Option<i64> = access_log::table
+        .select(diesel::dsl::max(access_log::id))
+        .first(conn)?;
+    Ok(Head {
+        last_batch_id,
+        last_hash,
+        next_record_id: max_id.unwrap_or(0) + 1,
+    })
+}
+
+/// The head as stored, without locking.
+pub fn head(conn: &mut DbConn) -> Result<(i64, String)> {
+    Ok(access_chain_head::table
+        .select((
+            access_chain_head::last_batch_id,
+            access_chain_head::last_hash,
+        ))
+        .first(conn)?)
+}
+
+/// (day, organisation, client system, search type, grant) of a usage line.
+type UsageKey<'a> = (NaiveDate, i64, i64, &'a str, i64);
+
+/// Write a batch, its records, the new head and the usage roll-up. Call
+/// inside the transaction that called [`lock_head`].
+pub fn append(conn: &mut DbConn, batch: &BatchRow, rows: &[AccessRow]) -> Result<()> {
+    on_backend!(conn, c => diesel::insert_into(access_batches::table).values(batch).execute(c))?;
+    for chunk in rows.chunks(1_000) {
+        on_backend!(conn, c => diesel::insert_into(access_log::table).values(chunk).execute(c))?;
+    }
+    diesel::update(access_chain_head::table)
+        .set((
+            access_chain_head::last_batch_id.eq(batch.id),
+            access_chain_head::last_hash.eq(&batch.batch_hash),
+        ))
+        .execute(conn)?;
+    // Usage: requests and rows per day, organisation, client system, search type and grant.
+    let mut usage: std::collections::BTreeMap<UsageKey<'_>, (i64, i64)> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        let (Some(org), Some(client)) = (r.organisation_id, r.client_system_id) else {
+            continue;
+        };
+        let e = usage
+            .entry((
+                r.at.date(),
+                org,
+                client,
+                r.search_type.as_str(),
+                r.grant_id.unwrap_or(0),
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 += r.rows_returned;
+    }
+    for ((day, org, client, search, grant), (requests, rows_returned)) in usage {
+        let values = (
+            usage_daily::day.eq(day),
+            usage_daily::organisation_id.eq(org),
+            usage_daily::client_system_id.eq(client),
+            usage_daily::search_type.eq(search),
+            usage_daily::grant_id.eq(grant),
+            usage_daily::requests.eq(requests),
+            usage_daily::rows_returned.eq(rows_returned),
+        );
+        on_backend!(conn, c => diesel::insert_into(usage_daily::table)
+            .values(values)
+            .on_conflict((
+                usage_daily::day,
+                usage_daily::organisation_id,
+                usage_daily::client_system_id,
+                usage_daily::search_type,
+                usage_daily::grant_id,
+            ))
+            .do_update()
+            .set((
+                usage_daily::requests.eq(usage_daily::requests + requests),
+                usage_daily::rows_returned.eq(usage_daily::rows_returned + rows_returned),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Batches with id >= `from_id`, in order, at most `limit`.
+pub fn batches(conn: &mut DbConn, from_id: i64, limit: i64) -> Result<Vec<BatchRow>> {
+    Ok(access_batches::table
+        .filter(access_batches::id.ge(from_id))
+        .order(access_batches::id)
+        .limit(limit)
+        .select(BatchRow::as_select())
+        .load(conn)?)
+}
+
+/// The first batch committed at or after `at`.
+pub fn first_batch_since(conn: &mut DbConn, at: NaiveDateTime) -> Result<Option<i64>> {
+    Ok(access_batches::table
+        .filter(access_batches::committed_at.ge(at))
+        .select(diesel::dsl::min(access_batches::id))
+        .first(conn)?)
+}
+
+/// The batch before `id` (its hash starts the chain from there).
+pub fn batch(conn: &mut DbConn, id: i64) -> Result<Option<BatchRow>> {
+    Ok(access_batches::table
+        .find(id)
+        .select(BatchRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Records of batches `first..=last`, in id order.
+pub fn records_of_batches(conn: &mut DbConn, first: i64, last: i64) -> Result<Vec<AccessRow>> {
+    Ok(access_log::table
+        .filter(access_log::batch_id.between(first, last))
+        .order(access_log::id)
+        .select(AccessRow::as_select())
+        .load(conn)?)
+}
+
+/// Filters for the oversight query.
+#[derive(Debug, Clone, Default)]
+pub struct AccessQuery {
+    pub organisation_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub search_type: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    pub subject_hash: Option<String>,
+    /// Records with id below this (newest first paging).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Records matching `q`, newest first.
+pub fn query(conn: &mut DbConn, q: &AccessQuery) -> Result<Vec<AccessRow>> {
+    let mut b = access_log::table
+        .select(AccessRow::as_select())
+        .order(access_log::id.desc())
+        .limit(q.limit)
+        .into_boxed();
+    if let Some(o) = q.organisation_id {
+        b = b.filter(access_log::organisation_id.eq(o));
+    }
+    if let Some(u) = q.user_id {
+        b = b.filter(access_log::user_id.eq(u));
+    }
+    if let Some(s) = &q.search_type {
+        b = b.filter(access_log::search_type.eq(s.clone()));
+    }
+    if let Some(f) = q.from {
+        b = b.filter(access_log::at.ge(f));
+    }
+    if let Some(t) = q.to {
+        b = b.filter(access_log::at.lt(t));
+    }
+    if let Some(h) = &q.subject_hash {
+        b = b.filter(access_log::subject_hash.eq(h.clone()));
+    }
+    if let Some(id) = q.before_id {
+        b = b.filter(access_log::id.lt(id));
+    }
+    Ok(b.load(conn)?)
+}
+
+/// A usage line: one day, organisation, client system, search type and grant.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Serialize)]
+pub struct UsageRow {
+    pub day: NaiveDate,
+    pub organisation_id: i64,
+    pub client_system_id: i64,
+    pub search_type: String,
+    pub grant_id: i64,
+    pub requests: i64,
+    pub rows_returned: i64,
+}
+
+/// Usage from the roll-up in `[from, to)`, optionally for one organisation.
+pub fn usage(
+    conn: &mut DbConn,
+    from: NaiveDate,
+    to: NaiveDate,
+    organisation_id: Option<i64>,
+) -> Result<Vec<UsageRow>> {
+    let mut q = usage_daily::table
+        .filter(usage_daily::day.ge(from))
+        .filter(usage_daily::day.lt(to))
+        .order((
+            usage_daily::day,
+            usage_daily::organisation_id,
+            usage_daily::client_system_id,
+            usage_daily::search_type,
+        ))
+        .into_boxed();
+    if let Some(o) = organisation_id {
+        q = q.filter(usage_daily::organisation_id.eq(o));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Rows served under a grant so far (for its quota).
+pub fn rows_served_under_grant(conn: &mut DbConn, grant_id: i64) -> Result<i64> {
+    let sum: Option<i64> = match conn {
+        DbConn::Pg(c) => usage_daily::table
+            .filter(usage_daily::grant_id.eq(grant_id))
+            .select(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+            >("CAST(SUM(rows_returned) AS BIGINT)"))
+            .first(c)?,
+        DbConn::Sqlite(c) => usage_daily::table
+            .filter(usage_daily::grant_id.eq(grant_id))
+            .select(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+            >("SUM(rows_returned)"))
+            .first(c)?,
+    };
+    Ok(sum.unwrap_or(0))
+}
+
+/// Rows and requests straight from the log in `[from, to)` (the bill's reconciliation).
+pub fn log_totals(conn: &mut DbConn, from: NaiveDateTime, to: NaiveDateTime) -> Result<(i64, i64)> {
+    let q = access_log::table
+        .filter(access_log::at.ge(from))
+        .filter(access_log::at.lt(to))
+        .filter(access_log::organisation_id.is_not_null())
+        .filter(access_log::client_system_id.is_not_null());
+    let requests: i64 = q.count().get_result(conn)?;
+    let rows: Option<i64> = match conn {
+        DbConn::Pg(c) => q
+            .select(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+            >("CAST(SUM(rows_returned) AS BIGINT)"))
+            .first(c)?,
+        DbConn::Sqlite(c) => q
+            .select(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+            >("SUM(rows_returned)"))
+            .first(c)?,
+    };
+    Ok((requests, rows.unwrap_or(0)))
+}
