@@ -302,6 +302,15 @@ impl Gateway {
         self.admin = admin;
     }
 
+    /// Send SIGHUP (reload certificates, CA and CRL).
+    pub fn hangup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
     /// Whether the process is still running (it has not crashed).
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

@@ -17,5 +17,6 @@ mod helpers;
 mod limits;
 mod refusals;
 mod robustness;
+mod rotation;
 mod till;
 mod tls_listener;
