@@ -385,3 +385,34 @@ pub fn to_policy_grant(g: &store::access::Grant) -> Result<policy::Grant, String
         approved_by: parse_enum(&g.approved_by)?,
     })
 }
+
+/// The path every search by CNIC takes before it touches the registry:
+/// who asks, the CNIC, the grant in force, what the policy allows, and
+/// whether the grant's quota has one more row. Each step is noted in the
+/// access record as it is learned, so a refusal is logged with what was known.
+pub async fn authorise_cnic_search<'s>(
+    req: &HttpRequest,
+    path: &str,
+    state: &'s AppState,
+    audit: &mut crate::audit::Audit,
+    search: policy::SearchType,
+) -> Result<(crate::cnic::Cnic, policy::View<'s>), ApiError> {
+    let caller = authenticate(req, state).await?;
+    audit.caller(&caller);
+    let cnic = crate::cnic::Cnic::parse(path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    audit.subject(state, cnic.digits());
+    let grant = grant_for(state, caller.client.org.id, search).await?;
+    audit.grant(&grant);
+    let request = policy::Request {
+        caller: caller.policy_caller()?,
+        search_type: search,
+        grant: grant.grant.clone(),
+    };
+    audit.policy_shape(state, &request);
+    let view = state
+        .policy
+        .decide(&request, chrono::Utc::now().date_naive())?;
+    // Checked before the lookup, so an exhausted quota says nothing about existence.
+    check_quota(state, &grant, 1).await?;
+    Ok((cnic, view))
+}

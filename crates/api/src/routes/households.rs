@@ -6,9 +6,8 @@ use policy::SearchType;
 use serde::Deserialize;
 
 use crate::audit::Audit;
-use crate::cnic::Cnic;
 use crate::error::ApiError;
-use crate::identity::{authenticate, check_quota, grant_for};
+use crate::identity::authorise_cnic_search;
 use crate::server::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -55,22 +54,7 @@ async fn answer(
     state: &AppState,
     audit: &mut Audit,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(req, state).await?;
-    audit.caller(&caller);
-    let cnic = Cnic::parse(path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    audit.subject(state, cnic.digits());
-    let grant = grant_for(state, caller.client.org.id, SearchType::Cnic).await?;
-    audit.grant(&grant);
-    let request = policy::Request {
-        caller: caller.policy_caller()?,
-        search_type: SearchType::Cnic,
-        grant: grant.grant.clone(),
-    };
-    audit.policy_shape(state, &request);
-    let view = state
-        .policy
-        .decide(&request, chrono::Utc::now().date_naive())?;
-    check_quota(state, &grant, 1).await?;
+    let (cnic, view) = authorise_cnic_search(req, path, state, audit, SearchType::Cnic).await?;
     let pool = state.pool.clone();
     let record = web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;

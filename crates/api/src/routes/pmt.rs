@@ -7,9 +7,8 @@ use policy::{Effect, Entity, SearchType};
 use serde::Serialize;
 
 use crate::audit::Audit;
-use crate::cnic::Cnic;
 use crate::error::ApiError;
-use crate::identity::{authenticate, check_quota, grant_for};
+use crate::identity::authorise_cnic_search;
 use crate::server::AppState;
 
 /// Whether the household is under a programme's PMT cut-off.
@@ -62,22 +61,8 @@ async fn answer(
     state: &AppState,
     audit: &mut Audit,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(req, state).await?;
-    audit.caller(&caller);
-    let cnic = Cnic::parse(path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    audit.subject(state, cnic.digits());
-    let grant = grant_for(state, caller.client.org.id, SearchType::PmtByCnic).await?;
-    audit.grant(&grant);
-    let request = policy::Request {
-        caller: caller.policy_caller()?,
-        search_type: SearchType::PmtByCnic,
-        grant: grant.grant.clone(),
-    };
-    audit.policy_shape(state, &request);
-    let view = state
-        .policy
-        .decide(&request, chrono::Utc::now().date_naive())?;
-    check_quota(state, &grant, 1).await?;
+    let (cnic, view) =
+        authorise_cnic_search(req, path, state, audit, SearchType::PmtByCnic).await?;
     let shown = |field: &str| view.effect(Entity::Household, field) == Some(Effect::Show);
     let pool = state.pool.clone();
     let facts = web::block(move || -> Result<_, store::StoreError> {
