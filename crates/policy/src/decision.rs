@@ -102,7 +102,8 @@ impl Policy {
             .iter()
             .map(|entry| {
                 let blocked = gates[entry.class as usize];
-                let shape = match treatment(caller.role, search, entry.category) {
+                let shape = match treatment(caller.role, search, entry.spec.entity, entry.category)
+                {
                     Treatment::Show => Effect::Show,
                     Treatment::SearchedMemberOnly if entry.spec.entity == Entity::Member => {
                         Effect::SearchedMemberOnly
@@ -196,11 +197,13 @@ enum Treatment {
     Withhold,
 }
 
-/// DESIGN.md's role x search table, per category: one arm per cell, each
+/// DESIGN.md's role x search table, per category (and, where a cell treats
+/// one category differently by record, per entity): one arm per cell, each
 /// listing what it shows or masks; everything else is withheld.
 /// docs/policy.md explains the reading of each cell.
-fn treatment(role: Role, search: SearchType, category: Category) -> Treatment {
+fn treatment(role: Role, search: SearchType, entity: Entity, category: Category) -> Treatment {
     use Category as C;
+    use Entity as E;
     use SearchType as S;
     use Treatment::{Deidentify, SearchedMemberOnly, Show, Withhold};
 
@@ -246,16 +249,23 @@ fn treatment(role: Role, search: SearchType, category: Category) -> Treatment {
             C::Name | C::Area | C::Address | C::Pmt => Show,
             _ => Withhold,
         },
-        // Basic lists (a 1% sample): the Standard list shape with ids and
-        // names as pseudonyms and the address line redacted.
-        (S::AddressParameters, Role::Basic) => match category {
-            C::Person | C::Area => Show,
-            C::Key | C::Name | C::Guardian | C::Age | C::Address => Deidentify,
+        // Basic lists (a 1% sample): the Standard list shape with the
+        // household id and names as pseudonyms and the address line
+        // redacted. Only the household's own id is pseudonymised: the keys of
+        // other records (a member's id and household_id, and those of
+        // payments and flags) are withheld, since the household pseudonym
+        // and `line_no` already identify a member within the response, and
+        // each further identifier could be linked across responses.
+        (S::AddressParameters, Role::Basic) => match (entity, category) {
+            (_, C::Person | C::Area) => Show,
+            (E::Household, C::Key) | (_, C::Name | C::Guardian | C::Age | C::Address) => Deidentify,
             _ => Withhold,
         },
-        (S::PmtRangeAddress, Role::Basic) => match category {
-            C::Person | C::Area => Show,
-            C::Key | C::Name | C::Guardian | C::Age | C::Address | C::Pmt => Deidentify,
+        (S::PmtRangeAddress, Role::Basic) => match (entity, category) {
+            (_, C::Person | C::Area) => Show,
+            (E::Household, C::Key) | (_, C::Name | C::Guardian | C::Age | C::Address | C::Pmt) => {
+                Deidentify
+            }
             _ => Withhold,
         },
     }
@@ -273,10 +283,40 @@ mod tests {
             SearchType::PmtRangeAddress,
             SearchType::PmtByCnic,
         ] {
-            for category in [Category::Cnic, Category::Contact] {
-                assert_eq!(
-                    treatment(Role::Basic, search, category),
+            for entity in Entity::ALL {
+                for category in [Category::Cnic, Category::Contact] {
+                    assert_eq!(
+                        treatment(Role::Basic, search, entity, category),
+                        Treatment::Withhold
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn basic_gets_no_key_but_the_household_pseudonym() {
+        for search in [
+            SearchType::Cnic,
+            SearchType::AddressParameters,
+            SearchType::PmtRangeAddress,
+            SearchType::PmtByCnic,
+        ] {
+            for entity in Entity::ALL {
+                let expected = if entity == Entity::Household
+                    && matches!(
+                        search,
+                        SearchType::AddressParameters | SearchType::PmtRangeAddress
+                    ) {
+                    Treatment::Deidentify
+                } else {
                     Treatment::Withhold
+                };
+                assert_eq!(
+                    treatment(Role::Basic, search, entity, Category::Key),
+                    expected,
+                    "{entity} key, {} search",
+                    search.name()
                 );
             }
         }
@@ -291,7 +331,12 @@ mod tests {
                 } else {
                     Treatment::Withhold
                 };
-                assert_eq!(treatment(role, SearchType::PmtByCnic, category), expected);
+                for entity in Entity::ALL {
+                    assert_eq!(
+                        treatment(role, SearchType::PmtByCnic, entity, category),
+                        expected
+                    );
+                }
             }
         }
     }

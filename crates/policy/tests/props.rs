@@ -1,6 +1,12 @@
 //! Property tests over random callers, grants and households: nothing Secret
-//! leaks, Basic never sees a CNIC or contact number, no field outside the
-//! grant's classes, and pseudonyms are per client and stable.
+//! leaks, Basic never sees a CNIC or contact number nor any record key but
+//! the household's pseudonym, no field outside the grant's classes, and
+//! pseudonyms are per client and stable.
+//!
+//! Leaks are looked for in the parsed output (every string and number of the
+//! `serde_json::Value`, keys included), not only in the raw text: a value
+//! holding a quote, a backslash or a control character is written escaped,
+//! so its raw text never appears in the output even when it leaks.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -13,8 +19,8 @@ mod common;
 use chrono::{DateTime, NaiveDate};
 use common::{Fixture, Owned, Row};
 use policy::{
-    Caller, Class, Entity, FieldType, Forum, Grant, Household, Organisation, OrganisationType,
-    Request, Role, SearchType, Standing,
+    Caller, Category, Class, Entity, FieldType, Forum, Grant, Household, Organisation,
+    OrganisationType, Request, Role, SearchType, Standing,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -38,6 +44,9 @@ const ORGS: [OrganisationType; 9] = [
     OrganisationType::Other,
 ];
 const CLASSES: [Class; 3] = [Class::Public, Class::Confidential, Class::Secret];
+
+/// Now and then a character JSON must escape, or one outside ASCII.
+const SPICE: [&str; 8] = ["", "", "", "\"", "\\", "\n", "\u{1}", "\u{e9}\u{0628}"];
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 6, 1).unwrap()
@@ -87,6 +96,10 @@ impl Gen {
         z ^ (z >> 31)
     }
 
+    fn spice(&mut self) -> &'static str {
+        SPICE[usize::try_from(self.next() % 8).unwrap()]
+    }
+
     fn digits(&mut self, n: usize) -> String {
         (0..n)
             .map(|_| char::from(b'0' + u8::try_from(self.next() % 10).unwrap()))
@@ -99,23 +112,27 @@ impl Gen {
                 if spec.nullable && self.next() % 4 == 0 {
                     return Owned::Null;
                 }
+                // The values the leak checks look for get the spice too (a
+                // store may hold dirty data): a leak must be caught however
+                // JSON escapes it.
                 match (spec.ty, spec.name) {
-                    (_, "cnic" | "beneficiary_cnic") => Owned::Text(self.digits(13)),
-                    (_, "contact_number") => Owned::Text(format!("03{}", self.digits(9))),
-                    (_, "sensitive_answers") => {
-                        Owned::Text(format!("{{\"q17\":\"secret-{}\"}}", self.digits(12)))
+                    (_, "cnic" | "beneficiary_cnic") => {
+                        Owned::Text(format!("{}{}", self.digits(13), self.spice()))
                     }
+                    (_, "contact_number") => {
+                        Owned::Text(format!("03{}{}", self.digits(9), self.spice()))
+                    }
+                    (_, "sensitive_answers") => Owned::Text(format!(
+                        "{{\"q17\":\"secret-{}{}\"}}",
+                        self.digits(12),
+                        self.spice()
+                    )),
                     (FieldType::Int, _) => Owned::Int(i64::try_from(self.next() >> 20).unwrap()),
                     #[allow(clippy::cast_precision_loss, reason = "test data")]
                     (FieldType::Float, _) => Owned::Float((self.next() % 10_000) as f64 / 100.0),
                     (FieldType::Bool, _) => Owned::Bool(self.next() % 2 == 0),
                     (FieldType::Text, _) => {
-                        // Now and then a character JSON must escape, or one
-                        // outside ASCII.
-                        const SPICE: [&str; 8] =
-                            ["", "", "", "\"", "\\", "\n", "\u{1}", "\u{e9}\u{0628}"];
-                        let spice = SPICE[usize::try_from(self.next() % 8).unwrap()];
-                        Owned::Text(format!("t{}{spice}", self.digits(6)))
+                        Owned::Text(format!("t{}{}", self.digits(6), self.spice()))
                     }
                     (FieldType::Date, _) => Owned::Date(
                         NaiveDate::from_num_days_from_ce_opt(
@@ -193,6 +210,59 @@ fn keys(output: &str) -> Vec<(Entity, String)> {
     out
 }
 
+/// Whether `value` appears anywhere in the output: within any string (key or
+/// value) or number of the parsed JSON, or in the raw text either as it is or
+/// as JSON escapes it.
+fn leaks(output: &str, value: &str) -> bool {
+    fn within(json: &serde_json::Value, value: &str) -> bool {
+        match json {
+            serde_json::Value::Null | serde_json::Value::Bool(_) => false,
+            serde_json::Value::Number(n) => n.to_string().contains(value),
+            serde_json::Value::String(s) => s.contains(value),
+            serde_json::Value::Array(a) => a.iter().any(|j| within(j, value)),
+            serde_json::Value::Object(o) => {
+                o.iter().any(|(k, j)| k.contains(value) || within(j, value))
+            }
+        }
+    }
+    let parsed: serde_json::Value = serde_json::from_str(output).unwrap();
+    let escaped = serde_json::to_string(value).unwrap();
+    let escaped = &escaped[1..escaped.len() - 1];
+    within(&parsed, value) || output.contains(value) || output.contains(escaped)
+}
+
+/// Every number in the parsed output, as `i64` where it is one.
+fn ints(json: &serde_json::Value, out: &mut Vec<i64>) {
+    match json {
+        serde_json::Value::Number(n) => out.extend(n.as_i64()),
+        serde_json::Value::Array(a) => a.iter().for_each(|j| ints(j, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|j| ints(j, out)),
+        _ => {}
+    }
+}
+
+fn int_values(fixture: &Fixture, entity: Entity, names: &[&str]) -> Vec<i64> {
+    let rows: Vec<&Row> = match entity {
+        Entity::Household => vec![&fixture.household],
+        Entity::Member => fixture.members.iter().collect(),
+        Entity::Payment => fixture.payments.iter().collect(),
+        Entity::Flag => fixture.flags.iter().collect(),
+    };
+    let indices: Vec<usize> = common::specs(entity)
+        .enumerate()
+        .filter(|(_, s)| names.contains(&s.name))
+        .map(|(i, _)| i)
+        .collect();
+    rows.iter()
+        .flat_map(|r| {
+            indices.iter().filter_map(|&i| match &r.0[i] {
+                Owned::Int(n) => Some(*n),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
 fn text_values(fixture: &Fixture, entity: Entity, names: &[&str]) -> Vec<String> {
     let rows: Vec<&Row> = match entity {
         Entity::Household => vec![&fixture.household],
@@ -241,7 +311,7 @@ proptest! {
                     text_values(&fixture, Entity::Member, &["sensitive_answers"]),
                 ];
                 for secret in secrets.iter().flatten() {
-                    prop_assert!(!output.contains(secret.as_str()), "{} leaked", secret);
+                    prop_assert!(!leaks(&output, secret), "{:?} leaked", secret);
                 }
             }
         }
@@ -263,7 +333,43 @@ proptest! {
                 text_values(&fixture, Entity::Household, &["beneficiary_cnic"]),
             ];
             for value in values.iter().flatten() {
-                prop_assert!(!output.contains(value.as_str()), "{} leaked", value);
+                prop_assert!(!leaks(&output, value), "{:?} leaked", value);
+            }
+        }
+    }
+
+    #[test]
+    fn basic_sees_no_record_key_but_the_household_pseudonym(
+        request in request(), seed in any::<u64>(), searched in 0usize..8,
+    ) {
+        let mut request = request;
+        request.caller.role = Role::Basic;
+        let fixture = Gen(seed).household();
+        if let Some(output) = shape(&request, &fixture, Some(searched)) {
+            let catalogue = common::catalogue();
+            for (entity, field) in keys(&output) {
+                let category = catalogue.get(entity, &field).unwrap().category;
+                prop_assert!(
+                    category != Category::Key || entity == Entity::Household,
+                    "{}.{}", entity, field
+                );
+                prop_assert!(
+                    !(entity != Entity::Household && ["id", "household_id"].contains(&field.as_str())),
+                    "{}.{}", entity, field
+                );
+            }
+            // Nor any of their values: no number of the output is a record's
+            // id, nor the household id as stored.
+            let parsed: serde_json::Value = serde_json::from_str(&output).unwrap();
+            let mut numbers = Vec::new();
+            ints(&parsed, &mut numbers);
+            let mut keys = vec![fixture.id];
+            keys.extend(int_values(&fixture, Entity::Household, &["id"]));
+            for entity in [Entity::Member, Entity::Payment, Entity::Flag] {
+                keys.extend(int_values(&fixture, entity, &["id", "household_id"]));
+            }
+            for key in keys {
+                prop_assert!(!numbers.contains(&key), "{} leaked", key);
             }
         }
     }
@@ -319,6 +425,30 @@ proptest! {
         let fixture = Gen(seed).household();
         prop_assert_eq!(shape(&request, &fixture, Some(0)), shape(&request, &fixture, Some(0)));
     }
+}
+
+/// The leak check finds a value however JSON escapes it, where a raw
+/// substring search would not.
+#[test]
+fn leak_check_sees_through_json_escapes() {
+    for value in [
+        "36302\"1234567",
+        "3630212345\\67",
+        "03001234567\n",
+        "0300\u{1}1234567",
+        "{\"q17\":\"secret-123456789012\"}",
+        "\u{e9}\u{0628}3630212345671",
+    ] {
+        let output =
+            serde_json::json!({ "members": [{ "note": format!("x{value}y") }] }).to_string();
+        assert!(leaks(&output, value), "{value:?} not found in {output}");
+        let clean = serde_json::json!({ "members": [{ "note": "x" }] }).to_string();
+        assert!(!leaks(&clean, value));
+    }
+    // Why the raw check alone is not enough.
+    let value = "{\"q17\":\"secret-123456789012\"}";
+    let output = serde_json::json!({ "household": { "note": value } }).to_string();
+    assert!(!output.contains(value));
 }
 
 #[test]
