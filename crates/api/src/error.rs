@@ -40,6 +40,10 @@ pub enum ApiError {
     /// The database is unreachable or failed.
     #[error("the registry is unavailable; try again shortly")]
     Unavailable,
+    /// A body, query or path actix could not extract (see [`json_error`]),
+    /// carried into the handler so the refusal is logged: its status and detail.
+    #[error("{1}")]
+    Extraction(StatusCode, String),
 }
 
 impl ApiError {
@@ -60,6 +64,10 @@ impl ApiError {
             Self::RateLimited(_) => ("rate-limited", "Too many requests"),
             Self::TooLarge(_) => ("payload-too-large", "Payload too large"),
             Self::Unavailable => ("unavailable", "Service unavailable"),
+            Self::Extraction(status, _) if *status == StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload-too-large", "Payload too large")
+            }
+            Self::Extraction(..) => ("bad-request", "Bad request"),
         }
     }
 }
@@ -87,6 +95,7 @@ impl ResponseError for ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Extraction(status, _) => *status,
         }
     }
 
@@ -127,6 +136,13 @@ pub fn problem(
             detail,
             request_id: crate::server::REQUEST_ID.try_with(Clone::clone).ok(),
         })
+}
+
+impl ApiError {
+    /// An extractor's refusal, as status and detail.
+    pub fn extraction(e: &actix_web::Error) -> Self {
+        Self::Extraction(e.as_response_error().status_code(), e.to_string())
+    }
 }
 
 impl From<store::StoreError> for ApiError {

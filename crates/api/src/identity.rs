@@ -387,18 +387,22 @@ pub fn to_policy_grant(g: &store::access::Grant) -> Result<policy::Grant, String
 }
 
 /// The path every search by CNIC takes before it touches the registry:
-/// who asks, the CNIC, the grant in force, what the policy allows, and
-/// whether the grant's quota has one more row. Each step is noted in the
-/// access record as it is learned, so a refusal is logged with what was known.
+/// who asks, whether the request is well-formed (`well_formed`: the handler's
+/// verdict on the rest of the request, then the CNIC), the grant in force,
+/// what the policy allows, and whether the grant's quota has one more row.
+/// Each step is noted in the access record as it is learned, so a refusal is
+/// logged with what was known.
 pub async fn authorise_cnic_search<'s>(
     req: &HttpRequest,
     path: &str,
+    well_formed: Result<(), ApiError>,
     state: &'s AppState,
     audit: &mut crate::audit::Audit,
     search: policy::SearchType,
 ) -> Result<(crate::cnic::Cnic, policy::View<'s>), ApiError> {
     let caller = authenticate(req, state).await?;
     audit.caller(&caller);
+    well_formed?;
     let cnic = crate::cnic::Cnic::parse(path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     audit.subject(state, cnic.digits());
     let grant = grant_for(state, caller.client.org.id, search).await?;

@@ -39,22 +39,28 @@ pub struct ByCnicQuery {
 pub async fn by_cnic(
     req: HttpRequest,
     path: web::Path<String>,
-    query: web::Query<ByCnicQuery>,
+    query: Result<web::Query<ByCnicQuery>, actix_web::Error>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut audit = Audit::new("cnic", "GET /v1/households/by-cnic/{cnic}");
-    let outcome = answer(&req, &path, query.explain, &state, &mut audit).await;
+    // A bad query is refused inside, after identification, so it is logged like any refusal.
+    let outcome = answer(&req, &path, query.map(|q| q.explain), &state, &mut audit).await;
     audit.finish(&req, &state, outcome).await
 }
 
 async fn answer(
     req: &HttpRequest,
     path: &str,
-    explain: bool,
+    explain: Result<bool, actix_web::Error>,
     state: &AppState,
     audit: &mut Audit,
 ) -> Result<HttpResponse, ApiError> {
-    let (cnic, view) = authorise_cnic_search(req, path, state, audit, SearchType::Cnic).await?;
+    let (well_formed, explain) = match explain {
+        Ok(explain) => (Ok(()), explain),
+        Err(e) => (Err(ApiError::extraction(&e)), false),
+    };
+    let (cnic, view) =
+        authorise_cnic_search(req, path, well_formed, state, audit, SearchType::Cnic).await?;
     let pool = state.pool.clone();
     let record = web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;

@@ -62,7 +62,7 @@ async fn answer(
     audit: &mut Audit,
 ) -> Result<HttpResponse, ApiError> {
     let (cnic, view) =
-        authorise_cnic_search(req, path, state, audit, SearchType::PmtByCnic).await?;
+        authorise_cnic_search(req, path, Ok(()), state, audit, SearchType::PmtByCnic).await?;
     let shown = |field: &str| view.effect(Entity::Household, field) == Some(Effect::Show);
     let pool = state.pool.clone();
     let facts = web::block(move || -> Result<_, store::StoreError> {

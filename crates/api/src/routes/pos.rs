@@ -264,6 +264,9 @@ pub async fn post(
     body: web::Json<Batch>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // A body that is not a JSON batch never reaches here: it is refused with
+    // 400/413 by the extractor (and noted in the application log only; no
+    // data is involved). Every batch that is read is logged.
     let mut audit = Audit::new("pos_feedback", "POST /v1/pos/transactions");
     let outcome = receive(&req, body.into_inner(), &state, &mut audit).await;
     audit.finish(&req, &state, outcome).await
