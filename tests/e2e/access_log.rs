@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use store::schema::access_log;
 use store::testing::TestDb;
 
-use crate::helpers::{Gateway, Options, Setup, BIN};
+use crate::helpers::{Options, Setup, BIN};
 
 /// A till and a Standard NGO user, each with grants, on a small registry.
 fn setup(db: TestDb) -> Setup {

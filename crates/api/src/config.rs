@@ -17,6 +17,7 @@ pub struct Config {
     pub auth: Auth,
     pub policy: PolicyConfig,
     pub log: Log,
+    pub billing: Billing,
     /// Programmes whose PMT cut-off the till's answer reports eligibility for.
     pub programmes: Vec<Programme>,
 }
@@ -42,6 +43,22 @@ pub struct PolicyConfig {
     /// The server secret that keys pseudonyms and Basic samples (at least 32
     /// bytes, hex); `pki init` makes one.
     pub pseudonym_key: PathBuf,
+}
+
+/// Billing.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Billing {
+    /// The rate card (TOML) open periods are billed by; see docs/billing.md.
+    pub rates: PathBuf,
+}
+
+impl Default for Billing {
+    fn default() -> Self {
+        Self {
+            rates: PathBuf::from(crate::bills::DEFAULT_RATES),
+        }
+    }
 }
 
 /// A programme and its eligibility cut-off on the PMT score.
@@ -101,6 +118,16 @@ pub struct Log {
     /// Access log: how long (µs) the first record of a batch waits for
     /// others; 0 commits whatever has arrived at once (group commit).
     pub access_window_micros: u64,
+    /// Access log on SQLite: `full` fsyncs every commit (survives power
+    /// loss); `normal` survives a crash of the process only.
+    pub access_sqlite_synchronous: SqliteSync,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    Full,
+    Normal,
 }
 
 impl Log {
@@ -108,6 +135,7 @@ impl Log {
         metering::writer::WriterConfig {
             max_batch: self.access_batch_max.max(1),
             window: std::time::Duration::from_micros(self.access_window_micros),
+            sqlite_full_sync: self.access_sqlite_synchronous == SqliteSync::Full,
         }
     }
 }
@@ -178,6 +206,7 @@ impl Default for Log {
             filter: "info".into(),
             access_batch_max: 1_000,
             access_window_micros: 0,
+            access_sqlite_synchronous: SqliteSync::Full,
         }
     }
 }
@@ -191,6 +220,7 @@ impl Default for Config {
             auth: Auth::default(),
             policy: PolicyConfig::default(),
             log: Log::default(),
+            billing: Billing::default(),
             // The Kafaalat cut-off in force; the demo needs no file.
             programmes: vec![Programme {
                 name: "kafaalat".into(),

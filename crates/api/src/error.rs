@@ -34,16 +34,12 @@ pub enum ApiError {
     /// Too many requests; retry after this many seconds.
     #[error("rate limit exceeded; retry after {0} s")]
     RateLimited(u64),
-    /// The body is larger than the configured limit.
-    #[error("the request body is larger than {0} bytes")]
-    TooLarge(usize),
+    /// The body is larger than the configured limit; the detail says the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// The database is unreachable or failed.
     #[error("the registry is unavailable; try again shortly")]
     Unavailable,
-    /// A body, query or path actix could not extract (see [`json_error`]),
-    /// carried into the handler so the refusal is logged: its status and detail.
-    #[error("{1}")]
-    Extraction(StatusCode, String),
 }
 
 impl ApiError {
@@ -64,10 +60,6 @@ impl ApiError {
             Self::RateLimited(_) => ("rate-limited", "Too many requests"),
             Self::TooLarge(_) => ("payload-too-large", "Payload too large"),
             Self::Unavailable => ("unavailable", "Service unavailable"),
-            Self::Extraction(status, _) if *status == StatusCode::PAYLOAD_TOO_LARGE => {
-                ("payload-too-large", "Payload too large")
-            }
-            Self::Extraction(..) => ("bad-request", "Bad request"),
         }
     }
 }
@@ -95,7 +87,6 @@ impl ResponseError for ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Extraction(status, _) => *status,
         }
     }
 
@@ -139,9 +130,14 @@ pub fn problem(
 }
 
 impl ApiError {
-    /// An extractor's refusal, as status and detail.
+    /// An extractor's refusal (already shaped by [`json_error`] or the query
+    /// handler), carried into the handler so the refusal is logged.
     pub fn extraction(e: &actix_web::Error) -> Self {
-        Self::Extraction(e.as_response_error().status_code(), e.to_string())
+        if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge(e.to_string())
+        } else {
+            Self::BadRequest(e.to_string())
+        }
     }
 }
 
@@ -181,7 +177,7 @@ pub fn json_error(
     use actix_web::error::JsonPayloadError as E;
     match err {
         E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
-            ApiError::TooLarge(limit).into()
+            ApiError::TooLarge(format!("the request body is larger than {limit} bytes")).into()
         }
         E::ContentType => {
             ApiError::BadRequest("expected Content-Type: application/json".into()).into()

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod bills;
 mod cnic;
 mod config;
 mod demo;
@@ -84,6 +85,9 @@ enum Command {
     /// The access log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Bills: export, close and adjust billing periods.
+    #[command(subcommand)]
+    Bills(bills::Bills),
 }
 
 #[derive(Subcommand)]
@@ -238,6 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Bills(c) => bills::run(c),
         Command::Openapi => {
             print!("{}", openapi::document());
             Ok(())

@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         crate::routes::whoami::get,
         crate::routes::audit::access,
         crate::routes::audit::subject,
+        crate::routes::billing::bills,
+        crate::routes::billing::usage,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&Security),
@@ -30,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "agencies", description = "Partner agencies and their users"),
         (name = "all clients", description = "Any registered client system"),
         (name = "oversight", description = "BISP oversight of the access log"),
+        (name = "finance", description = "BISP finance: bills per the rate card"),
     )
 )]
 pub struct ApiDoc;

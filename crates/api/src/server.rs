@@ -34,6 +34,8 @@ pub struct AppState {
     pub log: metering::writer::LogWriter,
     /// Keys the hash under which searched CNICs are logged.
     pub subject_key: Vec<u8>,
+    /// The rate card open periods are billed by (loaded once at start).
+    pub rates: Arc<metering::rates::RateCard>,
 }
 
 /// The client certificate presented on this connection (DER), set once per
@@ -83,6 +85,7 @@ pub fn load_policy(config: &Config) -> anyhow::Result<(policy::Policy, Vec<u8>)>
 
 /// Start both listeners and serve until stopped. Prints the bound addresses
 /// on standard output (tests read them when binding port 0).
+#[allow(clippy::too_many_lines, reason = "one linear start-up sequence")]
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let url = store::DatabaseUrl::parse(&config.database.url)?;
     let pool = {
@@ -112,6 +115,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         rate_limits: RateLimits::default(),
         programmes: config.programmes.clone(),
         auth: Arc::new(config.auth.clone()),
+        rates: Arc::new(crate::bills::load_rate_card(&config.billing.rates)?),
     });
     let material = tls::Material::load(&config.tls)?;
     let tls_config = material.server_config()?;

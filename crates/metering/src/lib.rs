@@ -2,6 +2,8 @@
 //! built from it. The log is durable before a response leaves: a single
 //! writer commits records in batches that form a hash chain.
 
+pub mod bills;
 pub mod chain;
+pub mod rates;
 pub mod verify;
 pub mod writer;

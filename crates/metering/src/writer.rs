@@ -46,6 +46,10 @@ pub struct WriterConfig {
     /// How long the first record of a batch waits for company (0: commit what
     /// has arrived, at once).
     pub window: Duration,
+    /// On SQLite, fsync every commit (`FULL`: a committed record survives
+    /// power loss) or only at checkpoints (`NORMAL`: it survives a crash of
+    /// the process, not of the machine).
+    pub sqlite_full_sync: bool,
 }
 
 impl Default for WriterConfig {
@@ -53,6 +57,7 @@ impl Default for WriterConfig {
         Self {
             max_batch: 1_000,
             window: Duration::ZERO,
+            sqlite_full_sync: true,
         }
     }
 }
@@ -78,9 +83,9 @@ impl LogWriter {
     }
 }
 
-fn connect(url: &DatabaseUrl) -> Result<DbConn, StoreError> {
+fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError> {
     let mut conn = url.connect()?;
-    if let DbConn::Sqlite(_) = conn {
+    if let (DbConn::Sqlite(_), true) = (&conn, config.sqlite_full_sync) {
         // The log must survive power loss, not only a crash of this process.
         conn.batch_execute("PRAGMA synchronous = FULL")
             .map_err(StoreError::Query)?;
@@ -107,7 +112,7 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
         }
         let result = match conn.as_mut() {
             Some(c) => commit(c, &mut jobs),
-            None => match connect(url) {
+            None => match connect(url, config) {
                 Ok(c) => commit(conn.insert(c), &mut jobs),
                 Err(e) => Err(e),
             },

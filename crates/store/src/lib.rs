@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod billing;
 pub mod db;
 pub mod error;
 pub mod migrate;

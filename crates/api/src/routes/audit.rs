@@ -22,7 +22,7 @@ pub const MAX_PAGE: i64 = 500;
 pub struct AccessQuery {
     pub organisation: Option<i64>,
     pub user: Option<i64>,
-    /// cnic, address_parameters, pmt_range_address or pmt_by_cnic.
+    /// `cnic`, `address_parameters`, `pmt_range_address` or `pmt_by_cnic`.
     #[param(value_type = Option<String>)]
     pub search_type: Option<policy::SearchType>,
     /// From this time (UTC, inclusive), e.g. `2026-11-01T00:00:00`.

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod households;
 pub mod pmt;
 pub mod pos;
@@ -23,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/auth/token", web::post().to(auth::token))
         .route("/v1/audit/access", web::get().to(audit::access))
         .route("/v1/audit/subject/{cnic}", web::get().to(audit::subject))
+        .route("/v1/billing/bills", web::get().to(billing::bills))
+        .route("/v1/metering/usage", web::get().to(billing::usage))
         .route("/v1/whoami", web::get().to(whoami::get))
         .route("/.well-known/jwks.json", web::get().to(auth::jwks))
         .route("/openapi.json", web::get().to(openapi_json))
