@@ -12,6 +12,7 @@
 )]
 
 mod access_log;
+mod billing;
 mod by_cnic;
 mod helpers;
 mod limits;
