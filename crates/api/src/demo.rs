@@ -45,8 +45,9 @@ pub fn prepare(households: u64) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// A sample client system: certificate name, organisation, its type, kind.
-const CLIENTS: &[(&str, &str, &str, &str)] = &[
+/// The sample client systems: certificate name, organisation, its type,
+/// kind. `pki init` issues their certificates; the demo registers them.
+pub const CLIENTS: &[(&str, &str, &str, &str)] = &[
     (
         "usc-till",
         "Utility Stores Corporation",

@@ -13,19 +13,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-/// The sample client systems the demo issues certificates for, with the
-/// organisation each belongs to.
-pub const DEMO_CLIENTS: &[(&str, &str)] = &[
-    ("usc-till", "Utility Stores Corporation"),
-    (
-        "fed-ministry",
-        "Ministry of Poverty Alleviation and Social Safety",
-    ),
-    ("ngo", "Akhuwat Foundation"),
-    ("bank", "HBL Microfinance Bank"),
-    ("bisp-finance", "Benazir Income Support Programme"),
-    ("nadra-feed", "National Database and Registration Authority"),
-];
+use crate::demo::CLIENTS as DEMO_CLIENTS;
 
 const CA_CN: &str = "NSER Gateway Demo CA";
 
@@ -42,11 +30,12 @@ pub fn ensure_demo_pki(dir: &Path) -> anyhow::Result<bool> {
     ]
     .iter()
     .map(|f| dir.join(f))
-    .chain(
-        DEMO_CLIENTS
-            .iter()
-            .flat_map(|(n, _)| [dir.join(format!("{n}.crt")), dir.join(format!("{n}.key"))]),
-    )
+    .chain(DEMO_CLIENTS.iter().flat_map(|c| {
+        [
+            dir.join(format!("{}.crt", c.0)),
+            dir.join(format!("{}.key", c.0)),
+        ]
+    }))
     .all(|p| p.exists());
     if complete {
         return Ok(false);
@@ -56,7 +45,7 @@ pub fn ensure_demo_pki(dir: &Path) -> anyhow::Result<bool> {
     ca.write(dir, "ca")?;
     let (cert, key) = ca.issue_server(&["localhost"], &[IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
     write_pair(dir, "server", &cert, &key)?;
-    for (name, org) in DEMO_CLIENTS {
+    for (name, org, ..) in DEMO_CLIENTS {
         let (cert, key) = ca.issue_client(name, org, 0, 365)?;
         write_pair(dir, name, &cert, &key)?;
     }
