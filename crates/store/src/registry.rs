@@ -138,13 +138,6 @@ pub struct Batch {
     pub flags: Vec<Flag>,
 }
 
-impl Batch {
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.households.is_empty()
-    }
-}
-
 /// Insert geography units (the generator writes them once).
 pub fn insert_geo_units(conn: &mut DbConn, units: &[GeoUnit]) -> Result<()> {
     for chunk in units.chunks(2000) {
