@@ -311,6 +311,11 @@ impl Gateway {
         assert!(ok.success());
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running (it has not crashed).
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

@@ -19,5 +19,6 @@ mod limits;
 mod refusals;
 mod robustness;
 mod rotation;
+mod search;
 mod till;
 mod tls_listener;

@@ -25,11 +25,12 @@ pub fn subject_hash(key: &[u8], cnic_digits: &str) -> String {
     clippy::panic,
     reason = "HMAC accepts keys of any length; this cannot happen"
 )]
-fn unreachable_mac() -> Hmac<Sha256> {
+pub(crate) fn unreachable_mac() -> Hmac<Sha256> {
     panic!("HMAC key rejected")
 }
 
 /// What the handler learned, for the record.
+#[derive(Clone)]
 pub struct Audit {
     search_type: &'static str,
     endpoint: &'static str,
@@ -39,6 +40,9 @@ pub struct Audit {
     grant: Option<(i64, String)>,
     policy_shape: String,
     rows: i64,
+    /// Read when the record is begun: a streamed answer's later records are
+    /// written outside the request's task.
+    request_id: String,
 }
 
 impl Audit {
@@ -52,7 +56,13 @@ impl Audit {
             grant: None,
             policy_shape: String::new(),
             rows: 0,
+            request_id: REQUEST_ID.try_with(Clone::clone).unwrap_or_default(),
         }
+    }
+
+    /// The search type, once the request says which it is.
+    pub fn search_type(&mut self, search_type: &'static str) {
+        self.search_type = search_type;
     }
 
     pub fn caller(&mut self, caller: &Authenticated) {
@@ -96,29 +106,22 @@ impl Audit {
         self.rows = rows;
     }
 
-    /// Commit the record, then hand back the handler's outcome — or 503 if
-    /// the record could not be committed.
-    pub async fn finish(
-        self,
-        req: &HttpRequest,
-        state: &AppState,
-        outcome: Result<HttpResponse, ApiError>,
-    ) -> Result<HttpResponse, ApiError> {
-        if cfg!(feature = "bench-skip-access-log") {
-            return outcome;
-        }
-        let status = match &outcome {
-            Ok(res) => res.status(),
-            Err(e) => e.status_code(),
-        };
-        let rows = if status.is_success() { self.rows } else { 0 };
+    /// Hand the record to the writer without waiting for its commit: for a
+    /// correction that no answer depends on (the answer was never sent).
+    pub fn submit(self, req: &HttpRequest, state: &AppState, status: u16) {
+        let rows = self.rows;
+        let row = self.into_row(req, status, rows);
+        state.log.submit(row);
+    }
+
+    fn into_row(self, req: &HttpRequest, status: u16, rows: i64) -> store::audit::AccessRow {
         let client = self.caller.as_ref().map(|c| &c.client);
         let user = self.caller.as_ref().and_then(|c| c.user.as_ref());
-        let row = store::audit::AccessRow {
+        store::audit::AccessRow {
             id: 0,
             batch_id: 0,
             at: chrono::Utc::now().naive_utc(),
-            request_id: REQUEST_ID.try_with(Clone::clone).unwrap_or_default(),
+            request_id: self.request_id,
             client_ip: req
                 .peer_addr()
                 .map(|a| a.ip().to_string())
@@ -135,11 +138,30 @@ impl Audit {
             parameters: serde_json::Value::Object(self.parameters).to_string(),
             subject_hash: self.subject_hash,
             rows_returned: rows,
-            status: i32::from(status.as_u16()),
+            status: i32::from(status),
             grant_id: self.grant.as_ref().map(|g| g.0),
             purpose: self.grant.map(|g| g.1),
             withheld: self.policy_shape,
+        }
+    }
+
+    /// Commit the record, then hand back the handler's outcome — or 503 if
+    /// the record could not be committed.
+    pub async fn finish(
+        self,
+        req: &HttpRequest,
+        state: &AppState,
+        outcome: Result<HttpResponse, ApiError>,
+    ) -> Result<HttpResponse, ApiError> {
+        if cfg!(feature = "bench-skip-access-log") {
+            return outcome;
+        }
+        let status = match &outcome {
+            Ok(res) => res.status(),
+            Err(e) => e.status_code(),
         };
+        let rows = if status.is_success() { self.rows } else { 0 };
+        let row = self.into_row(req, status.as_u16(), rows);
         match state.log.append(row).await {
             Ok(_) => outcome,
             Err(e) => {

@@ -164,6 +164,8 @@ impl From<policy::Refusal> for ApiError {
                 "grant-not-in-force"
             }
             policy::Refusal::NothingVisible => "nothing-visible",
+            policy::Refusal::BoardApprovalRequired => "board-approval-required",
+            policy::Refusal::PowerRoleRequired => "power-role-required",
         };
         Self::forbidden(slug, r.to_string())
     }

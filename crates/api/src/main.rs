@@ -14,6 +14,7 @@ mod openapi;
 mod pki;
 mod ratelimit;
 mod routes;
+mod search;
 mod server;
 mod tls;
 

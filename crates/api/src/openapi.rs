@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         crate::routes::pmt::get,
         crate::routes::pos::post,
         crate::routes::households::by_cnic,
+        crate::routes::search::households,
+        crate::routes::search::complete,
         crate::routes::auth::token,
         crate::routes::auth::jwks,
         crate::routes::whoami::get,

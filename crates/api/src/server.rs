@@ -34,6 +34,8 @@ pub struct AppState {
     pub log: metering::writer::LogWriter,
     /// Keys the hash under which searched CNICs are logged.
     pub subject_key: Vec<u8>,
+    /// Signs and opens list-search cursors.
+    pub cursors: crate::search::Cursors,
     /// The rate card open periods are billed by (loaded once at start).
     pub rates: Arc<metering::rates::RateCard>,
 }
@@ -108,6 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = web::Data::new(AppState {
         pool,
         policy,
+        cursors: crate::search::Cursors::new(&subject_key),
         subject_key,
         log,
         tokens: Tokens::load(&config.auth.signing_key, config.auth.token_ttl_seconds)?,

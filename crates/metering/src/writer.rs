@@ -29,7 +29,8 @@ pub enum LogError {
 
 struct Job {
     row: AccessRow,
-    done: oneshot::Sender<Result<i64, LogError>>,
+    /// `None`: nobody waits for this record's commit.
+    done: Option<oneshot::Sender<Result<i64, LogError>>>,
 }
 
 /// A handle to the writer; cheap to clone.
@@ -77,9 +78,20 @@ impl LogWriter {
     pub async fn append(&self, row: AccessRow) -> Result<i64, LogError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Job { row, done })
+            .send(Job {
+                row,
+                done: Some(done),
+            })
             .map_err(|_| LogError::Stopped)?;
         wait.await.map_err(|_| LogError::Stopped)?
+    }
+
+    /// Queue `row` without waiting for its commit (a correction no answer
+    /// depends on); a failure is only logged.
+    pub fn submit(&self, row: AccessRow) {
+        if self.tx.send(Job { row, done: None }).is_err() {
+            tracing::error!("access-log writer stopped; a correction record was lost");
+        }
     }
 }
 
@@ -120,7 +132,9 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
         match result {
             Ok(first_id) => {
                 for (job, id) in jobs.into_iter().zip(first_id..) {
-                    let _ = job.done.send(Ok(id));
+                    if let Some(done) = job.done {
+                        let _ = done.send(Ok(id));
+                    }
                 }
             }
             Err(e) => {
@@ -128,8 +142,8 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
                 // Reconnect for the next batch: the failure may be the connection.
                 conn = None;
                 let err = LogError::Unavailable(e.to_string());
-                for job in jobs {
-                    let _ = job.done.send(Err(err.clone()));
+                for done in jobs.into_iter().filter_map(|j| j.done) {
+                    let _ = done.send(Err(err.clone()));
                 }
             }
         }

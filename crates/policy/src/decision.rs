@@ -9,7 +9,7 @@ use crate::catalogue::{Catalogue, Category};
 use crate::explain::Causes;
 use crate::field::Entity;
 use crate::mask::{MaskKind, Pseudonymiser};
-use crate::request::{Class, Request, Role, SearchType, Standing};
+use crate::request::{Class, Forum, Request, Role, SearchType, Standing};
 use crate::view::{Effect, MemberSelection, Rule, View};
 
 /// The most households one response to a Basic user may carry.
@@ -39,6 +39,12 @@ pub enum Refusal {
         /// The search type asked for.
         search_type: SearchType,
     },
+    /// A complete-data export needs a grant approved by the BISP Board.
+    #[error("complete-data exports need a grant approved by the BISP Board")]
+    BoardApprovalRequired,
+    /// A complete-data export is for Power users only.
+    #[error("complete-data exports are for Power users only")]
+    PowerRoleRequired,
     /// Role, organisation and grant together leave no field of any record
     /// visible (e.g. a grant covering only Public data asks for rows).
     #[error("nothing the grant covers can be shown for this search")]
@@ -88,6 +94,14 @@ impl Policy {
             return Err(Refusal::SearchTypeNotGranted {
                 search_type: search,
             });
+        }
+        if search == SearchType::CompleteExport {
+            if grant.approved_by != Forum::BispBoard {
+                return Err(Refusal::BoardApprovalRequired);
+            }
+            if caller.role != Role::Power {
+                return Err(Refusal::PowerRoleRequired);
+            }
         }
 
         let gate = |class: Class| class_gate(request, class);
@@ -143,7 +157,9 @@ impl Policy {
         let basic = caller.role == Role::Basic;
         let list = matches!(
             search,
-            SearchType::AddressParameters | SearchType::PmtRangeAddress
+            SearchType::AddressParameters
+                | SearchType::PmtRangeAddress
+                | SearchType::CompleteExport
         );
         let role_limit = basic.then_some(BASIC_ROW_LIMIT);
         Ok(View::new(
@@ -215,6 +231,9 @@ fn treatment(role: Role, search: SearchType, entity: Entity, category: Category)
         },
         // Power: everything, in full (Secret still has to pass the class gate).
         (_, Role::Power) => Show,
+        // Complete data is for Power users only (refused before this table
+        // is read); were it asked, nothing would show.
+        (S::CompleteExport, Role::Standard | Role::Basic) => Withhold,
         // Standard by CNIC: head and members with names, address, assets,
         // PMT; the CNIC of the searched member only; age as the birth year.
         (S::Cnic, Role::Standard) => match category {
@@ -282,6 +301,7 @@ mod tests {
             SearchType::AddressParameters,
             SearchType::PmtRangeAddress,
             SearchType::PmtByCnic,
+            SearchType::CompleteExport,
         ] {
             for entity in Entity::ALL {
                 for category in [Category::Cnic, Category::Contact] {
@@ -301,6 +321,7 @@ mod tests {
             SearchType::AddressParameters,
             SearchType::PmtRangeAddress,
             SearchType::PmtByCnic,
+            SearchType::CompleteExport,
         ] {
             for entity in Entity::ALL {
                 let expected = if entity == Entity::Household

@@ -74,6 +74,9 @@ pub enum SearchType {
     PmtRangeAddress,
     /// The USC till's lookup: PMT score, survey date and size by CNIC.
     PmtByCnic,
+    /// Complete data (every field) of a whole province or the registry: a
+    /// separate service, for Power users under a grant the BISP Board approved.
+    CompleteExport,
 }
 
 impl SearchType {
@@ -85,6 +88,7 @@ impl SearchType {
             SearchType::AddressParameters => "address_parameters",
             SearchType::PmtRangeAddress => "pmt_range_address",
             SearchType::PmtByCnic => "pmt_by_cnic",
+            SearchType::CompleteExport => "complete_export",
         }
     }
 }

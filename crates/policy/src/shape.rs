@@ -199,6 +199,112 @@ where
     }
 }
 
+impl<'a, H, M, P, F> Shaped<'a, H, M, P, F>
+where
+    H: Record + ?Sized,
+    M: Record,
+    P: Record,
+    F: Record,
+{
+    /// Appends the household as CSV lines under [`View::write_csv_header`]'s
+    /// columns: one line per member the view includes, each repeating the
+    /// household's columns (one line with empty member columns when none is
+    /// included). Payments and flags are not part of the CSV form.
+    pub fn write_csv(&self, out: &mut Vec<u8>) {
+        let view = self.view;
+        let mut memo = Memo::new(view.client_key());
+        let household_ops = view.ops(Entity::Household);
+        let member_ops = view.ops(Entity::Member);
+        let line = |out: &mut Vec<u8>, member: Option<(&'a M, bool)>, memo: &mut Memo<'_, 'a>| {
+            let mut first = true;
+            for op in household_ops {
+                csv_cell(out, &mut first, op.out(self.household.record, false, memo));
+            }
+            for op in member_ops {
+                let value = member.and_then(|(m, searched)| op.out(m, searched, memo));
+                csv_cell(out, &mut first, value);
+            }
+            out.extend_from_slice(b"\r\n");
+        };
+        let mut any = false;
+        if !member_ops.is_empty() {
+            for member in self.members() {
+                any = true;
+                line(out, Some(member), &mut memo);
+            }
+        }
+        if !any {
+            line(out, None, &mut memo);
+        }
+    }
+}
+
+impl View<'_> {
+    /// The CSV header line for [`Shaped::write_csv`]: `household.<field>`
+    /// for each visible household field, then `member.<field>`.
+    pub fn write_csv_header(&self, out: &mut Vec<u8>) {
+        let mut first = true;
+        for (prefix, entity) in [
+            ("household.", Entity::Household),
+            ("member.", Entity::Member),
+        ] {
+            for op in self.ops(entity) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(prefix.as_bytes());
+                out.extend_from_slice(op.name.as_bytes());
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// One CSV cell (RFC 4180): text quoted, quotes doubled; a text that a
+/// spreadsheet would run as a formula gets a leading apostrophe.
+fn csv_cell(out: &mut Vec<u8>, first: &mut bool, value: Option<Out<'_>>) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    let quoted = |out: &mut Vec<u8>, s: &str| {
+        out.push(b'"');
+        if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            out.push(b'\'');
+        }
+        for b in s.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    };
+    match value {
+        None | Some(Out::Null) => {}
+        Some(Out::Text(s)) => quoted(out, s),
+        Some(Out::Last4(tail)) => {
+            out.extend_from_slice(b"\"****");
+            for b in tail.bytes().filter(|b| *b != b'"') {
+                out.push(b);
+            }
+            out.push(b'"');
+        }
+        Some(other) => {
+            // Numbers, booleans, dates and pseudonyms: their JSON form,
+            // without the quotes JSON puts around dates and pseudonyms.
+            let start = out.len();
+            other.write_json(out);
+            if out.get(start) == Some(&b'"') && out.last() == Some(&b'"') && out.len() - start >= 2
+            {
+                out.remove(start);
+                out.pop();
+            }
+        }
+    }
+}
+
 /// Ends a JSON object or array whose entries, from `start`, were each
 /// written after a comma: the first comma becomes `open`, or, with no
 /// entries, `open` is written.

@@ -139,6 +139,8 @@ fn refusal_name(refusal: &Refusal) -> &'static str {
         Refusal::GrantExpired { .. } => "grant_expired",
         Refusal::SearchTypeNotGranted { .. } => "search_type_not_granted",
         Refusal::NothingVisible => "nothing_visible",
+        Refusal::BoardApprovalRequired => "board_approval_required",
+        Refusal::PowerRoleRequired => "power_role_required",
     }
 }
 

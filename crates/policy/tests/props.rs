@@ -26,11 +26,12 @@ use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 
 const ROLES: [Role; 3] = [Role::Power, Role::Standard, Role::Basic];
-const SEARCHES: [SearchType; 4] = [
+const SEARCHES: [SearchType; 5] = [
     SearchType::Cnic,
     SearchType::AddressParameters,
     SearchType::PmtRangeAddress,
     SearchType::PmtByCnic,
+    SearchType::CompleteExport,
 ];
 const ORGS: [OrganisationType; 9] = [
     OrganisationType::FederalGovernment,

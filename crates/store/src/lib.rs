@@ -11,6 +11,7 @@ pub mod models;
 pub mod pos;
 pub mod registry;
 pub mod schema;
+pub mod search;
 pub mod testing;
 
 pub use db::{pool, DatabaseUrl, DbConn, Pool, PooledConn};

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod households;
 pub mod pmt;
 pub mod pos;
+pub mod search;
 pub mod whoami;
 
 use actix_web::web;
@@ -21,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(households::by_cnic),
         )
         .route("/v1/pos/transactions", web::post().to(pos::post))
+        .route("/v1/search/households", web::post().to(search::households))
+        .route("/v1/exports/complete", web::post().to(search::complete))
         .route("/v1/auth/token", web::post().to(auth::token))
         .route("/v1/audit/access", web::get().to(audit::access))
         .route("/v1/audit/subject/{cnic}", web::get().to(audit::subject))

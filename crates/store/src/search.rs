@@ -1,0 +1,397 @@
+//! List searches: the households of an area that meet typed conditions on
+//! household and member fields, or whose PMT score lies in a range. Results
+//! come in household-id order, by keyset pages of ids (so a whole tehsil can
+//! be streamed without ever holding it), then as full records per page.
+//!
+//! Every condition names a field of a closed vocabulary ([`TextField`],
+//! [`FlagField`], [`NumberField`]) and text conditions a value of that
+//! field's closed list: nothing a caller writes becomes SQL. Member
+//! conditions hold when some member of the household meets them.
+
+use std::collections::HashMap;
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use crate::db::DbConn;
+use crate::error::Result;
+use crate::models::{Flag, Household, HouseholdRecord, Member, Payment};
+use crate::registry::Area;
+use crate::schema::{cct_payments, household_flags, households, members};
+
+type Backend = <DbConn as Connection>::Backend;
+type Condition = Box<dyn BoxableExpression<households::table, Backend, SqlType = Bool>>;
+
+/// Whether a field belongs to the household or to its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    Household,
+    Member,
+}
+
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $on:ident $column:literal [$($value:literal),* $(,)?]),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            /// Every field of this kind.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// Its name in requests: the registry's column name.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$variant => $column),* }
+            }
+
+            /// The entity it belongs to.
+            #[must_use]
+            pub const fn on(self) -> On {
+                match self { $($name::$variant => On::$on),* }
+            }
+
+            /// The field named `name`, if it is one of these.
+            #[must_use]
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|f| f.name() == name)
+            }
+
+            #[allow(dead_code, reason = "only text fields have a value list")]
+            const fn value_list(self) -> &'static [&'static str] {
+                match self { $($name::$variant => &[$($value),*]),* }
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// Fields with a closed list of text values.
+    TextField {
+        Tenure => Household "tenure" ["owned", "rented", "rent_free"],
+        WallMaterial => Household "wall_material" ["burnt_brick", "mud_brick", "stone", "wood_bamboo", "thatch"],
+        RoofMaterial => Household "roof_material" ["rcc", "wood_bamboo", "iron_sheet", "mud", "thatch"],
+        Toilet => Household "toilet" ["flush", "pit", "none"],
+        WaterSource => Household "water_source" ["piped", "hand_pump", "motor_pump", "well", "tanker", "surface"],
+        Electricity => Household "electricity" ["grid", "solar", "none"],
+        CookingFuel => Household "cooking_fuel" ["gas", "lpg", "wood", "dung_cake", "crop_residue", "kerosene"],
+        BeneficiaryStatus => Household "beneficiary_status" ["not_enrolled", "active", "on_hold"],
+        Gender => Member "gender" ["male", "female"],
+        MaritalStatus => Member "marital_status" ["married", "widowed", "never_married"],
+        Disability => Member "disability" ["none", "physical", "visual", "hearing", "speech", "intellectual", "multiple"],
+        Education => Member "education" ["none", "primary", "middle", "matric", "intermediate", "graduate", "postgraduate"],
+        EmploymentStatus => Member "employment_status" ["child", "student", "employed", "self_employed", "daily_wage", "unemployed", "not_in_labour_force"],
+    }
+}
+
+vocabulary! {
+    /// Yes/no fields.
+    FlagField {
+        HasRefrigerator => Household "has_refrigerator" [],
+        HasTelevision => Household "has_television" [],
+        HasWashingMachine => Household "has_washing_machine" [],
+        HasAirConditioner => Household "has_air_conditioner" [],
+        HasMotorcycle => Household "has_motorcycle" [],
+        HasCar => Household "has_car" [],
+        SchoolEnrolled => Member "school_enrolled" [],
+    }
+}
+
+vocabulary! {
+    /// Numeric household fields.
+    NumberField {
+        Rooms => Household "rooms" [],
+        Size => Household "size" [],
+        LandAcres => Household "land_acres" [],
+        Cattle => Household "cattle" [],
+        GoatsSheep => Household "goats_sheep" [],
+    }
+}
+
+impl TextField {
+    /// The values the registry stores in this field.
+    #[must_use]
+    pub const fn values(self) -> &'static [&'static str] {
+        self.value_list()
+    }
+
+    /// The stored value equal to `value`, if it is one.
+    #[must_use]
+    pub fn value(self, value: &str) -> Option<&'static str> {
+        self.values().iter().copied().find(|v| *v == value)
+    }
+}
+
+impl NumberField {
+    /// Whether the field holds whole numbers (so a fraction is a mistake).
+    #[must_use]
+    pub const fn integral(self) -> bool {
+        !matches!(self, NumberField::LandAcres)
+    }
+}
+
+/// A comparison of a numeric field with a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// One typed condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// The field holds one of `values` (or, with `negate`, none of them).
+    Text {
+        field: TextField,
+        values: Vec<&'static str>,
+        negate: bool,
+    },
+    Flag {
+        field: FlagField,
+        value: bool,
+    },
+    Number {
+        field: NumberField,
+        cmp: Cmp,
+        value: f64,
+    },
+}
+
+/// Conditions combined with and / or.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    All(Vec<Filter>),
+    Any(Vec<Filter>),
+    Test(Test),
+}
+
+/// What to search for: an area (and optionally one village in it), and
+/// either a filter or a PMT range (inclusive).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    /// `None`: the whole registry (complete-data exports only).
+    pub area: Option<Area>,
+    pub village: Option<String>,
+    pub filter: Option<Filter>,
+    pub pmt: Option<(f64, f64)>,
+}
+
+fn text_column(field: TextField, values: Vec<&'static str>) -> Condition {
+    use households as h;
+    match field {
+        TextField::Tenure => Box::new(h::tenure.eq_any(values)),
+        TextField::WallMaterial => Box::new(h::wall_material.eq_any(values)),
+        TextField::RoofMaterial => Box::new(h::roof_material.eq_any(values)),
+        TextField::Toilet => Box::new(h::toilet.eq_any(values)),
+        TextField::WaterSource => Box::new(h::water_source.eq_any(values)),
+        TextField::Electricity => Box::new(h::electricity.eq_any(values)),
+        TextField::CookingFuel => Box::new(h::cooking_fuel.eq_any(values)),
+        TextField::BeneficiaryStatus => Box::new(h::beneficiary_status.eq_any(values)),
+        // Member fields: some member holds one of the values. The values
+        // are the vocabulary's own constants (never request text), so they
+        // can be written into the statement.
+        TextField::Gender
+        | TextField::MaritalStatus
+        | TextField::Disability
+        | TextField::Education
+        | TextField::EmploymentStatus => {
+            let list: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+            member_exists(&format!("members.{} IN ({})", field.name(), list.join(",")))
+        }
+    }
+}
+
+/// `EXISTS (a member of this household for whom `predicate` holds)`; the
+/// predicate is built from the vocabulary only.
+fn member_exists(predicate: &str) -> Condition {
+    Box::new(sql::<Bool>(&format!(
+        "EXISTS (SELECT 1 FROM members WHERE members.household_id = households.id AND {predicate})"
+    )))
+}
+
+fn flag_column(field: FlagField, value: bool) -> Condition {
+    use households as h;
+    match field {
+        FlagField::HasRefrigerator => Box::new(h::has_refrigerator.eq(value)),
+        FlagField::HasTelevision => Box::new(h::has_television.eq(value)),
+        FlagField::HasWashingMachine => Box::new(h::has_washing_machine.eq(value)),
+        FlagField::HasAirConditioner => Box::new(h::has_air_conditioner.eq(value)),
+        FlagField::HasMotorcycle => Box::new(h::has_motorcycle.eq(value)),
+        FlagField::HasCar => Box::new(h::has_car.eq(value)),
+        FlagField::SchoolEnrolled => member_exists(if value {
+            "members.school_enrolled = TRUE"
+        } else {
+            "members.school_enrolled = FALSE"
+        }),
+    }
+}
+
+macro_rules! compare {
+    ($column:expr, $cmp:expr, $value:expr) => {{
+        let (c, v) = ($column, $value);
+        let b: Condition = match $cmp {
+            Cmp::Eq => Box::new(c.eq(v)),
+            Cmp::Ne => Box::new(c.ne(v)),
+            Cmp::Lt => Box::new(c.lt(v)),
+            Cmp::Le => Box::new(c.le(v)),
+            Cmp::Gt => Box::new(c.gt(v)),
+            Cmp::Ge => Box::new(c.ge(v)),
+        };
+        b
+    }};
+}
+
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "integral fields are checked to hold whole numbers in i32 range by the caller; saturating otherwise"
+)]
+fn number_column(field: NumberField, cmp: Cmp, value: f64) -> Condition {
+    use households as h;
+    let int = value as i32;
+    match field {
+        NumberField::Rooms => compare!(h::rooms, cmp, int),
+        NumberField::Size => compare!(h::size, cmp, int),
+        NumberField::Cattle => compare!(h::cattle, cmp, int),
+        NumberField::GoatsSheep => compare!(h::goats_sheep, cmp, int),
+        NumberField::LandAcres => compare!(h::land_acres, cmp, value),
+    }
+}
+
+fn condition(filter: &Filter) -> Condition {
+    match filter {
+        Filter::Test(Test::Text {
+            field,
+            values,
+            negate,
+        }) => {
+            let c = text_column(*field, values.clone());
+            if *negate {
+                Box::new(diesel::dsl::not(c))
+            } else {
+                c
+            }
+        }
+        Filter::Test(Test::Flag { field, value }) => flag_column(*field, *value),
+        Filter::Test(Test::Number { field, cmp, value }) => number_column(*field, *cmp, *value),
+        Filter::All(parts) => parts
+            .iter()
+            .map(condition)
+            .reduce(|a, b| Box::new(a.and(b)))
+            .unwrap_or_else(|| Box::new(sql::<Bool>("1 = 1"))),
+        // An empty `any` holds for nothing: it never widens a search.
+        Filter::Any(parts) => parts
+            .iter()
+            .map(condition)
+            .reduce(|a, b| Box::new(a.or(b)))
+            .unwrap_or_else(|| Box::new(sql::<Bool>("1 = 0"))),
+    }
+}
+
+fn matching(search: &Search) -> households::BoxedQuery<'static, Backend> {
+    let mut q = households::table.into_boxed();
+    q = match search.area {
+        Some(Area::Province(c)) => q.filter(households::province_code.eq(c)),
+        Some(Area::District(c)) => q.filter(households::district_code.eq(c)),
+        Some(Area::Tehsil(c)) => q.filter(households::tehsil_code.eq(c)),
+        Some(Area::UnionCouncil(c)) => q.filter(households::uc_code.eq(c)),
+        None => q,
+    };
+    if let Some(v) = &search.village {
+        q = q.filter(households::village.eq(v.clone()));
+    }
+    if let Some((lo, hi)) = search.pmt {
+        q = q.filter(households::pmt_score.between(lo, hi));
+    }
+    if let Some(f) = &search.filter {
+        q = q.filter(condition(f));
+    }
+    q
+}
+
+/// The geography units with these codes (any level), for checking an area.
+pub fn geo_units(conn: &mut DbConn, codes: &[i32]) -> Result<Vec<crate::models::GeoUnit>> {
+    use crate::schema::geo_units;
+    Ok(geo_units::table
+        .filter(geo_units::code.eq_any(codes))
+        .select(crate::models::GeoUnit::as_select())
+        .load(conn)?)
+}
+
+/// Ids of the matching households after `after_id`, in id order, at most `limit`.
+pub fn ids(conn: &mut DbConn, search: &Search, after_id: i64, limit: i64) -> Result<Vec<i64>> {
+    Ok(matching(search)
+        .select(households::id)
+        .filter(households::id.gt(after_id))
+        .order(households::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// How many households match.
+pub fn count(conn: &mut DbConn, search: &Search) -> Result<i64> {
+    Ok(matching(search).count().get_result(conn)?)
+}
+
+/// The households with these ids (which must be in ascending order), with
+/// their members in line order, payments and flags, in the same order.
+/// Ids that name no household are skipped.
+pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<HouseholdRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let households: Vec<Household> = households::table
+        .filter(households::id.eq_any(ids))
+        .order(households::id)
+        .select(Household::as_select())
+        .load(conn)?;
+    let members: Vec<Member> = members::table
+        .filter(members::household_id.eq_any(ids))
+        .order((members::household_id, members::line_no))
+        .select(Member::as_select())
+        .load(conn)?;
+    let payments: Vec<Payment> = cct_payments::table
+        .filter(cct_payments::household_id.eq_any(ids))
+        .order((cct_payments::household_id, cct_payments::paid_on))
+        .select(Payment::as_select())
+        .load(conn)?;
+    let flags: Vec<Flag> = household_flags::table
+        .filter(household_flags::household_id.eq_any(ids))
+        .order((household_flags::household_id, household_flags::raised_at))
+        .select(Flag::as_select())
+        .load(conn)?;
+    let mut out: Vec<HouseholdRecord> = households
+        .into_iter()
+        .map(|household| HouseholdRecord {
+            household,
+            members: Vec::new(),
+            payments: Vec::new(),
+            flags: Vec::new(),
+        })
+        .collect();
+    let index: HashMap<i64, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.household.id, i))
+        .collect();
+    for m in members {
+        if let Some(r) = index.get(&m.household_id).and_then(|&i| out.get_mut(i)) {
+            r.members.push(m);
+        }
+    }
+    for p in payments {
+        if let Some(r) = index.get(&p.household_id).and_then(|&i| out.get_mut(i)) {
+            r.payments.push(p);
+        }
+    }
+    for f in flags {
+        if let Some(r) = index.get(&f.household_id).and_then(|&i| out.get_mut(i)) {
+            r.flags.push(f);
+        }
+    }
+    Ok(out)
+}
