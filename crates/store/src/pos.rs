@@ -52,6 +52,13 @@ pub fn record_sales(
 ) -> Result<Vec<SaleOutcome>> {
     let received_at = chrono::Utc::now().naive_utc();
     conn.transaction(|conn| {
+        if let DbConn::Sqlite(c) = conn {
+            // Take SQLite's write lock before the first read: a transaction
+            // that has read cannot wait for the lock and fails with "database
+            // is locked" when another writer committed meanwhile; one that
+            // asks for it first waits (busy timeout) like a BEGIN IMMEDIATE.
+            diesel::sql_query("UPDATE pos_transactions SET id = id WHERE 0").execute(c)?;
+        }
         let mut outcomes = Vec::with_capacity(sales.len());
         for sale in sales {
             outcomes.push(record_one(conn, client_system_id, sale, received_at)?);
