@@ -110,6 +110,9 @@ impl Audit {
     /// correction that no answer depends on (the answer was never sent).
     pub fn submit(self, req: &HttpRequest, state: &AppState, status: u16) {
         let rows = self.rows;
+        if let Some(g) = self.grant.as_ref() {
+            state.grants.add_served(g.0, rows);
+        }
         let row = self.into_row(req, status, rows);
         state.log.submit(row);
     }
@@ -161,9 +164,15 @@ impl Audit {
             Err(e) => e.status_code(),
         };
         let rows = if status.is_success() { self.rows } else { 0 };
+        let grant = self.grant.as_ref().map(|g| g.0);
         let row = self.into_row(req, status.as_u16(), rows);
         match state.log.append(row).await {
-            Ok(_) => outcome,
+            Ok(_) => {
+                if let Some(g) = grant {
+                    state.grants.add_served(g, rows);
+                }
+                outcome
+            }
             Err(e) => {
                 tracing::error!(error = %e, "refusing to answer: the access record was not committed");
                 Err(ApiError::Unavailable)

@@ -27,6 +27,8 @@ pub struct AppState {
     pub policy: policy::Policy,
     pub tokens: Tokens,
     pub clients: ClientCache,
+    /// Grants and rows served under them, per organisation, for a moment.
+    pub grants: Arc<crate::identity::GrantCache>,
     pub rate_limits: RateLimits,
     pub programmes: Vec<Programme>,
     pub auth: Arc<Auth>,
@@ -115,6 +117,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         log,
         tokens: Tokens::load(&config.auth.signing_key, config.auth.token_ttl_seconds)?,
         clients: ClientCache::new(Duration::from_secs(2)),
+        grants: Arc::new(crate::identity::GrantCache::new()),
         rate_limits: RateLimits::default(),
         programmes: config.programmes.clone(),
         auth: Arc::new(config.auth.clone()),
@@ -215,6 +218,7 @@ fn spawn_reloader(
                 }
             }
             state.clients.clear();
+            state.grants.clear();
         }
     });
 }

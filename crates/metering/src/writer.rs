@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
-use store::audit::{AccessRow, BatchRow};
+use store::audit::{AccessRow, BatchRow, Head};
 use store::{DatabaseUrl, DbConn, StoreError};
 use tokio::sync::oneshot;
 
@@ -107,6 +107,10 @@ fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError
 
 fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
     let mut conn: Option<DbConn> = None;
+    // The chain head after our last commit, on SQLite (one process writes
+    // the log); forgotten on any error. PostgreSQL re-reads it under a lock
+    // every time, since replicas share the chain.
+    let mut head: Option<Head> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let deadline = Instant::now() + config.window;
@@ -123,9 +127,9 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
             }
         }
         let result = match conn.as_mut() {
-            Some(c) => commit(c, &mut jobs),
+            Some(c) => commit(c, &mut jobs, &mut head),
             None => match connect(url, config) {
-                Ok(c) => commit(conn.insert(c), &mut jobs),
+                Ok(c) => commit(conn.insert(c), &mut jobs, &mut head),
                 Err(e) => Err(e),
             },
         };
@@ -141,6 +145,7 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
                 tracing::error!(error = %e, records = jobs.len(), "access log commit failed");
                 // Reconnect for the next batch: the failure may be the connection.
                 conn = None;
+                head = None;
                 let err = LogError::Unavailable(e.to_string());
                 for done in jobs.into_iter().filter_map(|j| j.done) {
                     let _ = done.send(Err(err.clone()));
@@ -150,10 +155,22 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-/// One transaction: lock the chain head, number the records, hash, append.
-fn commit(conn: &mut DbConn, jobs: &mut [Job]) -> Result<i64, StoreError> {
-    conn.transaction(|conn| {
-        let head = store::audit::lock_head(conn)?;
+/// One transaction: lock the chain head (or, on SQLite, use the one this
+/// writer left), number the records, hash, append.
+fn commit(
+    conn: &mut DbConn,
+    jobs: &mut [Job],
+    cached: &mut Option<Head>,
+) -> Result<i64, StoreError> {
+    let known = match conn {
+        DbConn::Sqlite(_) => cached.take(),
+        DbConn::Pg(_) => None,
+    };
+    let (first, next) = conn.transaction(|conn| {
+        let head = match known {
+            Some(h) => h,
+            None => store::audit::lock_head(conn)?,
+        };
         let batch_id = head.last_batch_id + 1;
         let committed_at = chain::to_micros(chrono::Utc::now().naive_utc());
         let rows: Vec<AccessRow> = jobs
@@ -184,6 +201,13 @@ fn commit(conn: &mut DbConn, jobs: &mut [Job]) -> Result<i64, StoreError> {
             prev_hash: head.last_hash,
         };
         store::audit::append(conn, &batch, &rows)?;
-        Ok(head.next_record_id)
-    })
+        let next = Head {
+            last_batch_id: batch_id,
+            last_hash: batch.batch_hash.clone(),
+            next_record_id: head.next_record_id + i64::try_from(rows.len()).unwrap_or(i64::MAX),
+        };
+        Ok::<_, StoreError>((head.next_record_id, next))
+    })?;
+    *cached = Some(next);
+    Ok(first)
 }

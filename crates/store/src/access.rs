@@ -320,13 +320,16 @@ pub fn add_grant(conn: &mut DbConn, new: &NewGrant<'_>) -> Result<Grant> {
 }
 
 /// Grants of an organisation that are not revoked (validity dates are the policy's to judge).
+/// On the hot path: run on the backend's own connection, whose statement
+/// cache keeps it prepared (through the multi-backend wrapper every call
+/// would be parsed and planned again).
 pub fn active_grants(conn: &mut DbConn, organisation_id: i64) -> Result<Vec<Grant>> {
-    Ok(grants::table
+    Ok(on_backend!(conn, c => grants::table
         .filter(grants::organisation_id.eq(organisation_id))
         .filter(grants::status.eq("active"))
         .order(grants::id)
         .select(Grant::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 pub fn grants(conn: &mut DbConn) -> Result<Vec<Grant>> {

@@ -110,8 +110,25 @@ type UsageKey<'a> = (NaiveDate, i64, i64, &'a str, i64);
 /// inside the transaction that called [`lock_head`].
 pub fn append(conn: &mut DbConn, batch: &BatchRow, rows: &[AccessRow]) -> Result<()> {
     on_backend!(conn, c => diesel::insert_into(access_batches::table).values(batch).execute(c))?;
-    for chunk in rows.chunks(1_000) {
-        on_backend!(conn, c => diesel::insert_into(access_log::table).values(chunk).execute(c))?;
+    match conn {
+        // In-process: one prepared single-row insert, kept in the
+        // connection's statement cache, beats parsing a multi-row statement
+        // of a different length for every batch.
+        DbConn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(access_log::table)
+                    .values(row)
+                    .execute(c)?;
+            }
+        }
+        // Over the network: one multi-row statement per 1,000 records.
+        DbConn::Pg(c) => {
+            for chunk in rows.chunks(1_000) {
+                diesel::insert_into(access_log::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     diesel::update(access_chain_head::table)
         .set((
@@ -283,6 +300,14 @@ pub fn usage(
     Ok(q.load(conn)?)
 }
 
+diesel::define_sql_function! {
+    /// SQLite's `SUM` over integers, which is an integer (diesel's own `sum`
+    /// is typed `Numeric` for every backend).
+    #[aggregate]
+    #[sql_name = "SUM"]
+    fn sum_integers(x: diesel::sql_types::BigInt) -> diesel::sql_types::Nullable<diesel::sql_types::BigInt>;
+}
+
 /// Rows served under a grant so far (for its quota).
 pub fn rows_served_under_grant(conn: &mut DbConn, grant_id: i64) -> Result<i64> {
     let sum: Option<i64> = match conn {
@@ -292,11 +317,11 @@ pub fn rows_served_under_grant(conn: &mut DbConn, grant_id: i64) -> Result<i64> 
                 diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
             >("CAST(SUM(rows_returned) AS BIGINT)"))
             .first(c)?,
+        // On the hot path: a statement without SQL literals stays prepared
+        // in the connection's cache.
         DbConn::Sqlite(c) => usage_daily::table
             .filter(usage_daily::grant_id.eq(grant_id))
-            .select(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-            >("SUM(rows_returned)"))
+            .select(sum_integers(usage_daily::rows_returned))
             .first(c)?,
     };
     Ok(sum.unwrap_or(0))

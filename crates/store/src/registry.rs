@@ -27,9 +27,10 @@ pub struct PmtFacts {
     pub size: i32,
 }
 
-/// The till's hot path: one indexed lookup, no other rows read.
+/// The till's hot path: one indexed lookup, no other rows read; on the
+/// backend's own connection, so the statement stays prepared in its cache.
 pub fn pmt_by_cnic(conn: &mut DbConn, cnic: &str) -> Result<Option<PmtFacts>> {
-    Ok(members::table
+    Ok(crate::access::on_backend!(conn, c => members::table
         .inner_join(households::table)
         .filter(members::cnic.eq(cnic))
         .select((
@@ -38,8 +39,8 @@ pub fn pmt_by_cnic(conn: &mut DbConn, cnic: &str) -> Result<Option<PmtFacts>> {
             households::survey_date,
             households::size,
         ))
-        .first::<PmtFacts>(conn)
-        .optional()?)
+        .first::<PmtFacts>(c)
+        .optional())?)
 }
 
 /// The household a CNIC belongs to, with its members (in line order),

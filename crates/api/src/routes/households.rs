@@ -59,15 +59,17 @@ async fn answer(
         Ok(explain) => (Ok(()), explain),
         Err(e) => (Err(ApiError::extraction(&e)), false),
     };
-    let (cnic, view) =
-        authorise_cnic_search(req, path, well_formed, state, audit, SearchType::Cnic).await?;
-    let pool = state.pool.clone();
-    let record = web::block(move || -> Result<_, store::StoreError> {
-        let mut conn = pool.get()?;
-        store::registry::household_by_cnic(&mut conn, cnic.digits())
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let (cnic, view, record) = authorise_cnic_search(
+        req,
+        path,
+        well_formed,
+        state,
+        audit,
+        SearchType::Cnic,
+        store::registry::household_by_cnic,
+    )
+    .await?;
+    let record = record.ok_or(ApiError::NotFound)?;
     let searched = record.members.iter().position(|m| m.cnic == cnic.digits());
     let household = policy::Household::new(record.household.id, &record.household)
         .with_members(&record.members, searched)

@@ -61,16 +61,18 @@ async fn answer(
     state: &AppState,
     audit: &mut Audit,
 ) -> Result<HttpResponse, ApiError> {
-    let (cnic, view) =
-        authorise_cnic_search(req, path, Ok(()), state, audit, SearchType::PmtByCnic).await?;
+    let (_, view, facts) = authorise_cnic_search(
+        req,
+        path,
+        Ok(()),
+        state,
+        audit,
+        SearchType::PmtByCnic,
+        store::registry::pmt_by_cnic,
+    )
+    .await?;
+    let facts = facts.ok_or(ApiError::NotFound)?;
     let shown = |field: &str| view.effect(Entity::Household, field) == Some(Effect::Show);
-    let pool = state.pool.clone();
-    let facts = web::block(move || -> Result<_, store::StoreError> {
-        let mut conn = pool.get()?;
-        store::registry::pmt_by_cnic(&mut conn, cnic.digits())
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
     audit.rows(1);
     let score = shown("pmt_score").then_some(facts.pmt_score);
     let answer = PmtAnswer {
