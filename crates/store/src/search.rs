@@ -14,6 +14,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
+use crate::access::on_backend;
 use crate::db::DbConn;
 use crate::error::Result;
 use crate::models::{Flag, Household, HouseholdRecord, Member, Payment};
@@ -344,26 +345,28 @@ pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<HouseholdRecord>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let households: Vec<Household> = households::table
+    // On the backend's own connection: rows decode straight from it rather
+    // than through the multi-backend wrapper (the bulk of an export's time).
+    let households: Vec<Household> = on_backend!(conn, c => households::table
         .filter(households::id.eq_any(ids))
         .order(households::id)
         .select(Household::as_select())
-        .load(conn)?;
-    let members: Vec<Member> = members::table
+        .load(c))?;
+    let members: Vec<Member> = on_backend!(conn, c => members::table
         .filter(members::household_id.eq_any(ids))
         .order((members::household_id, members::line_no))
         .select(Member::as_select())
-        .load(conn)?;
-    let payments: Vec<Payment> = cct_payments::table
+        .load(c))?;
+    let payments: Vec<Payment> = on_backend!(conn, c => cct_payments::table
         .filter(cct_payments::household_id.eq_any(ids))
         .order((cct_payments::household_id, cct_payments::paid_on))
         .select(Payment::as_select())
-        .load(conn)?;
-    let flags: Vec<Flag> = household_flags::table
+        .load(c))?;
+    let flags: Vec<Flag> = on_backend!(conn, c => household_flags::table
         .filter(household_flags::household_id.eq_any(ids))
         .order((household_flags::household_id, household_flags::raised_at))
         .select(Flag::as_select())
-        .load(conn)?;
+        .load(c))?;
     let mut out: Vec<HouseholdRecord> = households
         .into_iter()
         .map(|household| HouseholdRecord {

@@ -33,6 +33,8 @@ const MAX_PAGE: u32 = 1_000;
 const CHUNK: usize = 1_000;
 /// Ids read per keyset step when scanning (Basic samples skip most).
 const SCAN: i64 = 5_000;
+/// Ids read per step when streaming.
+const ID_PAGE: i64 = 50_000;
 
 /// How the answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -556,7 +558,10 @@ struct Export {
     state: web::Data<AppState>,
     plan: Arc<Plan>,
     template: Arc<Audit>,
-    after_id: i64,
+    /// Where the scan stands, when no read is in flight.
+    cursor: Option<ScanState>,
+    /// The next chunk, being read while the current one is logged and sent.
+    ahead: Option<actix_web::rt::task::JoinHandle<Result<Chunk, ApiError>>>,
     part: u32,
     sent: u64,
     limit: u64,
@@ -577,7 +582,12 @@ impl Export {
         let export = Export {
             req,
             state,
-            after_id: plan.after_id,
+            cursor: Some(ScanState {
+                queued: std::collections::VecDeque::new(),
+                scanned_to: plan.after_id,
+                exhausted: false,
+            }),
+            ahead: None,
             plan: Arc::new(plan),
             template: Arc::new(audit),
             part: 0,
@@ -599,37 +609,40 @@ impl Export {
         }))
     }
 
-    /// Read, shape and log the next chunk; `None` at the end.
+    /// Start reading the chunk after the scan position (on the blocking pool).
+    /// `in_flight`: rows of the chunk read but not yet counted as sent.
+    fn read_ahead(&mut self, first: bool, in_flight: u64) {
+        let Some(scan) = self.cursor.take() else {
+            return;
+        };
+        let want = usize::try_from(self.limit.saturating_sub(self.sent + in_flight))
+            .unwrap_or(usize::MAX)
+            .min(CHUNK);
+        let (state, plan) = (self.state.clone(), self.plan.clone());
+        self.ahead = Some(actix_web::rt::task::spawn_blocking(move || {
+            read_chunk(&state, &plan, scan, want, first)
+        }));
+    }
+
+    /// Read, shape and log the next chunk; `None` at the end. The chunk
+    /// after it is read while this one's record commits and it is sent.
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
         if self.done {
             return Ok(None);
         }
-        let want = usize::try_from(self.limit - self.sent)
-            .unwrap_or(usize::MAX)
-            .min(CHUNK);
         let first = self.part == 0;
-        let (bytes, rows, last, more) = {
-            let state = self.state.clone();
-            let plan = self.plan.clone();
-            let after = self.after_id;
-            web::block(move || -> Result<_, ApiError> {
-                let view = decide(&state, &plan.request)?;
-                let mut conn = state.pool.get().map_err(store::StoreError::from)?;
-                let (ids, more) = if want == 0 {
-                    (Vec::new(), false)
-                } else {
-                    next_ids(&mut conn, &view, &plan.search, after, want)?
-                };
-                let records = store::search::records(&mut conn, &ids)?;
-                let mut out = Vec::with_capacity(ids.len() * 1024 + 1024);
-                if first && plan.format == Format::Csv {
-                    view.write_csv_header(&mut out);
-                }
-                let rows = shape_into(&view, &records, plan.format, &mut out);
-                Ok((out, rows, ids.last().copied(), more))
-            })
-            .await??
-        };
+        if self.ahead.is_none() {
+            self.read_ahead(first, 0);
+        }
+        let handle = self.ahead.take().ok_or(ApiError::Unavailable)?;
+        let chunk = handle.await.map_err(|_| ApiError::Unavailable)??;
+        let rows = chunk.rows;
+        let bytes = chunk.bytes;
+        let more = !chunk.scan.queued.is_empty() || !chunk.scan.exhausted;
+        self.cursor = Some(chunk.scan);
+        if more && self.sent + rows < self.limit {
+            self.read_ahead(false, rows);
+        }
         if rows == 0 && !first {
             self.done = true;
             return Ok(None);
@@ -647,14 +660,56 @@ impl Export {
         self.pending = 0;
         self.sent += rows;
         self.part += 1;
-        if let Some(id) = last {
-            self.after_id = id;
-        }
         if !more || self.sent >= self.limit {
             self.done = true;
         }
         Ok(Some(Bytes::from(bytes)))
     }
+}
+
+/// Where a streamed scan stands: visible ids read ahead of the chunks (at
+/// most one id page), the last id read, and whether all have been read.
+struct ScanState {
+    queued: std::collections::VecDeque<i64>,
+    scanned_to: i64,
+    exhausted: bool,
+}
+
+/// One chunk, shaped, and the scan after it.
+struct Chunk {
+    bytes: Vec<u8>,
+    rows: u64,
+    scan: ScanState,
+}
+
+fn read_chunk(
+    state: &AppState,
+    plan: &Plan,
+    mut scan: ScanState,
+    want: usize,
+    first: bool,
+) -> Result<Chunk, ApiError> {
+    let view = decide(state, &plan.request)?;
+    let mut conn = state.pool.get().map_err(store::StoreError::from)?;
+    // Ids come by pages of ID_PAGE (one indexed scan each), not one scan per
+    // chunk: a keyset step re-reads the area's index.
+    while scan.queued.len() < want && !scan.exhausted {
+        let page = store::search::ids(&mut conn, &plan.search, scan.scanned_to, ID_PAGE)?;
+        scan.exhausted = i64::try_from(page.len()).unwrap_or(i64::MAX) < ID_PAGE;
+        if let Some(&last) = page.last() {
+            scan.scanned_to = last;
+        }
+        scan.queued
+            .extend(page.into_iter().filter(|id| view.admits(*id)));
+    }
+    let ids: Vec<i64> = scan.queued.drain(..want.min(scan.queued.len())).collect();
+    let records = store::search::records(&mut conn, &ids)?;
+    let mut bytes = Vec::with_capacity(ids.len() * 2048 + 1024);
+    if first && plan.format == Format::Csv {
+        view.write_csv_header(&mut bytes);
+    }
+    let rows = shape_into(&view, &records, plan.format, &mut bytes);
+    Ok(Chunk { bytes, rows, scan })
 }
 
 impl Drop for Export {
