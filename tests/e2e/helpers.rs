@@ -178,6 +178,18 @@ impl Setup {
 
     /// `grants add`, valid from 30 days ago for a year; returns the grant id.
     pub fn add_grant(&self, org: &str, search_types: &str, classes: &str) -> i64 {
+        self.add_grant_with(org, search_types, classes, 1000, "dg_nser")
+    }
+
+    /// `grants add` with a row quota and approving forum of the caller's choosing.
+    pub fn add_grant_with(
+        &self,
+        org: &str,
+        search_types: &str,
+        classes: &str,
+        quota: u64,
+        forum: &str,
+    ) -> i64 {
         let (from, to) = grant_validity();
         let out = self.cli(&[
             "grants",
@@ -191,13 +203,13 @@ impl Setup {
             "--purpose",
             "end-to-end test",
             "--row-quota",
-            "1000",
+            &quota.to_string(),
             "--valid-from",
             &from.to_string(),
             "--valid-to",
             &to.to_string(),
             "--approved-by",
-            "dg_nser",
+            forum,
         ]);
         out.trim()
             .strip_prefix("grant ")

@@ -20,27 +20,7 @@ use crate::helpers::{expect_problem, grant_validity, Gateway, Options, Setup};
 const ORG: &str = "Ministry of Planning";
 
 fn add_grant(setup: &Setup, org: &str, search_types: &str, quota: u64, forum: &str) {
-    let (from, to) = grant_validity();
-    setup.cli(&[
-        "grants",
-        "add",
-        "--organisation",
-        org,
-        "--search-types",
-        search_types,
-        "--classes",
-        "confidential,secret",
-        "--purpose",
-        "end-to-end test",
-        "--row-quota",
-        &quota.to_string(),
-        "--valid-from",
-        &from.to_string(),
-        "--valid-to",
-        &to.to_string(),
-        "--approved-by",
-        forum,
-    ]);
+    setup.add_grant_with(org, search_types, "confidential,secret", quota, forum);
 }
 
 fn grant(search_types: Vec<SearchType>, quota: u64, forum: Forum) -> Grant {

@@ -356,14 +356,18 @@ pub async fn check_quota(
     grant: &GrantInForce,
     rows: u64,
 ) -> Result<(), ApiError> {
+    quota_allows(grant, rows_served(state, grant).await?, rows)
+}
+
+/// Rows served under the grant so far, read from the metered usage.
+pub async fn rows_served(state: &AppState, grant: &GrantInForce) -> Result<i64, ApiError> {
     let pool = state.pool.clone();
     let id = grant.id;
-    let served = web::block(move || -> Result<_, store::StoreError> {
+    Ok(web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;
         store::audit::rows_served_under_grant(&mut conn, id)
     })
-    .await??;
-    quota_allows(grant, served, rows)
+    .await??)
 }
 
 /// Refuse when `rows` more on top of `served` would exceed the grant's quota.

@@ -564,3 +564,38 @@ impl<R: Record + ?Sized> Serialize for Fields<'_, '_, '_, R> {
         map.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(values: &[Option<Out<'_>>]) -> String {
+        let mut out = Vec::new();
+        let mut first = true;
+        for v in values {
+            csv_cell(&mut out, &mut first, *v);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        assert_eq!(
+            cells(&[
+                Some(Out::Text("Bibi, \"Amina\"")),
+                Some(Out::Int(7)),
+                None,
+                Some(Out::Null),
+                Some(Out::Bool(true)),
+                Some(Out::Date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap())),
+            ]),
+            "\"Bibi, \"\"Amina\"\"\",7,,,true,2024-02-29"
+        );
+        for formula in ["=HYPERLINK(\"x\")", "+1", "-1", "@SUM(A1)", "\tx"] {
+            let cell = cells(&[Some(Out::Text(formula))]);
+            assert!(cell.starts_with("\"'"), "{formula:?} -> {cell}");
+        }
+        assert_eq!(cells(&[Some(Out::Last4("4567"))]), "\"****4567\"");
+        assert_eq!(cells(&[Some(Out::Text("line\nbreak"))]), "\"line\nbreak\"");
+    }
+}

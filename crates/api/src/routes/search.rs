@@ -365,13 +365,7 @@ fn check_pmt_level(
 }
 
 async fn remaining_quota(state: &AppState, grant: &GrantInForce) -> Result<u64, ApiError> {
-    let pool = state.pool.clone();
-    let id = grant.id;
-    let served = web::block(move || -> Result<_, store::StoreError> {
-        let mut conn = pool.get()?;
-        store::audit::rows_served_under_grant(&mut conn, id)
-    })
-    .await??;
+    let served = crate::identity::rows_served(state, grant).await?;
     Ok(grant
         .grant
         .row_quota
