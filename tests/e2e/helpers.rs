@@ -366,9 +366,9 @@ impl Gateway {
         let tcp = TcpStream::connect(self.authority()).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        if tls.write_all(request).and_then(|()| tls.flush()).is_err() {
-            return None;
-        }
+        // A server that refuses a request early may close while it is still
+        // being written: read whatever answer it sent before closing.
+        let _ = tls.write_all(request).and_then(|()| tls.flush());
         let mut out = Vec::new();
         let mut buf = [0u8; 16 * 1024];
         loop {
