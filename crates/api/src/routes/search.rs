@@ -175,7 +175,12 @@ async fn answer(
     let total = {
         let state = state.clone();
         let (search, request) = (plan.search.clone(), plan.request.clone());
-        web::block(move || count_visible(&state, &search, &request, 0)).await??
+        web::block(move || count_visible(&state, &search, &request, 0)).await
+    };
+    // A failure here is answered, and logged, like any refusal.
+    let total = match total.map_err(ApiError::from).and_then(|t| t) {
+        Ok(t) => t,
+        Err(e) => return audit.finish(&req, &state, Err(e)).await,
     };
     let sendable = if plan.request.caller.role == policy::Role::Basic {
         total.min(policy::BASIC_ROW_LIMIT)
