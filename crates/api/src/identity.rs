@@ -349,16 +349,6 @@ pub fn choose_grant(
         })
 }
 
-/// Refuse when serving `rows` more would exceed the grant's row quota
-/// (rows served under the grant so far come from the metered usage).
-pub async fn check_quota(
-    state: &AppState,
-    grant: &GrantInForce,
-    rows: u64,
-) -> Result<(), ApiError> {
-    quota_allows(grant, rows_served(state, grant).await?, rows)
-}
-
 /// Rows served under the grant so far, read from the metered usage.
 pub async fn rows_served(state: &AppState, grant: &GrantInForce) -> Result<i64, ApiError> {
     let pool = state.pool.clone();

@@ -22,7 +22,7 @@ use store::search::Search;
 
 use crate::audit::Audit;
 use crate::error::ApiError;
-use crate::identity::{authenticate, check_quota, grant_for, Authenticated, GrantInForce};
+use crate::identity::{authenticate, grant_for, quota_allows, rows_served, GrantInForce};
 use crate::search::{parse_filter, pmt_range, Cursors, SearchBody, Unit};
 use crate::server::AppState;
 
@@ -141,7 +141,6 @@ pub async fn complete(
 
 /// Everything decided before the registry is read for rows.
 struct Plan {
-    caller: Authenticated,
     grant: GrantInForce,
     request: policy::Request,
     search: Search,
@@ -150,8 +149,8 @@ struct Plan {
     after_id: i64,
     count: bool,
     digest: [u8; 16],
-    /// Rows the grant's quota still allows.
-    remaining: u64,
+    /// Rows served under the grant when the request was planned.
+    served: i64,
 }
 
 async fn answer(
@@ -187,18 +186,10 @@ async fn answer(
     } else {
         total
     };
-    if sendable > plan.remaining {
+    if let Err(e) = quota_allows(&plan.grant, plan.served, sendable) {
         let mut audit = audit;
         audit.rows(0);
-        let quota = plan.grant.grant.row_quota;
-        let outcome = Err(ApiError::forbidden(
-            "quota-exhausted",
-            format!(
-                "the grant's row quota is {quota} rows; {} remain and this export has {sendable}",
-                plan.remaining
-            ),
-        ));
-        return audit.finish(&req, &state, outcome).await;
+        return audit.finish(&req, &state, Err(e)).await;
     }
     let content_type = if plan.format == Format::Csv {
         "text/csv; charset=utf-8"
@@ -335,12 +326,9 @@ async fn plan(
         Some(c) => state.cursors.open(c, &digest)?,
         None => 0,
     };
-    let remaining = remaining_quota(state, &grant).await?;
-    if remaining == 0 {
-        check_quota(state, &grant, 1).await?;
-    }
+    let served = rows_served(state, &grant).await?;
+    quota_allows(&grant, served, 1)?;
     Ok(Plan {
-        caller,
         grant,
         request,
         search,
@@ -349,7 +337,7 @@ async fn plan(
         after_id,
         count: body.count,
         digest,
-        remaining,
+        served,
     })
 }
 
@@ -367,14 +355,6 @@ fn check_pmt_level(
             "a PMT range is searched within a tehsil or union council (Power users: also a district); name one in area".into(),
         )),
     }
-}
-
-async fn remaining_quota(state: &AppState, grant: &GrantInForce) -> Result<u64, ApiError> {
-    let served = crate::identity::rows_served(state, grant).await?;
-    Ok(grant
-        .grant
-        .row_quota
-        .saturating_sub(u64::try_from(served).unwrap_or(0)))
 }
 
 /// The named units and every unit above them.
@@ -417,40 +397,6 @@ fn count_visible(
         after = last;
     }
     Ok(n)
-}
-
-/// Up to `want` visible households after `after_id`: their ids, and whether
-/// more may follow.
-fn next_ids(
-    conn: &mut store::DbConn,
-    view: &policy::View<'_>,
-    search: &Search,
-    after_id: i64,
-    want: usize,
-) -> Result<(Vec<i64>, bool), ApiError> {
-    let mut out = Vec::with_capacity(want);
-    let mut after = after_id;
-    let step = if view.is_sampled() {
-        SCAN
-    } else {
-        i64::try_from(want).unwrap_or(SCAN) + 1
-    };
-    loop {
-        let ids = store::search::ids(conn, search, after, step)?;
-        let exhausted = i64::try_from(ids.len()).unwrap_or(i64::MAX) < step;
-        for id in &ids {
-            if view.admits(*id) {
-                if out.len() == want {
-                    return Ok((out, true));
-                }
-                out.push(*id);
-            }
-        }
-        match ids.last() {
-            Some(&last) if !exhausted => after = last,
-            _ => return Ok((out, false)),
-        }
-    }
 }
 
 /// Shape `records` into `out` as JSON objects (separated by `sep`) or CSV lines.
@@ -506,7 +452,16 @@ async fn page(
         web::block(move || -> Result<_, ApiError> {
             let view = decide(&state, &request)?;
             let mut conn = state.pool.get().map_err(store::StoreError::from)?;
-            let (ids, more) = next_ids(&mut conn, &view, &search, after, want)?;
+            // One id more than the page, to know whether another page follows.
+            let step = if view.is_sampled() {
+                SCAN
+            } else {
+                i64::try_from(want).unwrap_or(SCAN) + 1
+            };
+            let mut scan = ScanState::after(after);
+            scan.fill(&mut conn, &view, &search, want + 1, step)?;
+            let ids = scan.take(want);
+            let more = scan.more();
             let records = store::search::records(&mut conn, &ids)?;
             let mut body = Vec::with_capacity(ids.len() * 1024 + 256);
             let rows = shape_into(&view, &records, format, &mut body);
@@ -514,7 +469,7 @@ async fn page(
         })
         .await??
     };
-    check_quota(state, &plan.grant, rows).await?;
+    quota_allows(&plan.grant, plan.served, rows)?;
     let total = if plan.count {
         let state = state.clone();
         let (search, request) = (plan.search.clone(), plan.request.clone());
@@ -545,7 +500,6 @@ async fn page(
         out.extend_from_slice(format!(",\"total\":{t}").as_bytes());
     }
     out.push(b'}');
-    let _ = &plan.caller;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(out))
@@ -581,11 +535,7 @@ impl Export {
         let export = Export {
             req,
             state,
-            cursor: Some(ScanState {
-                queued: std::collections::VecDeque::new(),
-                scanned_to: plan.after_id,
-                exhausted: false,
-            }),
+            cursor: Some(ScanState::after(plan.after_id)),
             ahead: None,
             plan: Arc::new(plan),
             template: Arc::new(audit),
@@ -637,7 +587,7 @@ impl Export {
         let chunk = handle.await.map_err(|_| ApiError::Unavailable)??;
         let rows = chunk.rows;
         let bytes = chunk.bytes;
-        let more = !chunk.scan.queued.is_empty() || !chunk.scan.exhausted;
+        let more = chunk.scan.more();
         self.cursor = Some(chunk.scan);
         if more && self.sent + rows < self.limit {
             self.read_ahead(false, rows);
@@ -674,6 +624,48 @@ struct ScanState {
     exhausted: bool,
 }
 
+impl ScanState {
+    fn after(id: i64) -> Self {
+        ScanState {
+            queued: std::collections::VecDeque::new(),
+            scanned_to: id,
+            exhausted: false,
+        }
+    }
+
+    /// Read ids, `step` at a time (one indexed scan each), until `want`
+    /// visible ones are queued or every match has been read.
+    fn fill(
+        &mut self,
+        conn: &mut store::DbConn,
+        view: &policy::View<'_>,
+        search: &Search,
+        want: usize,
+        step: i64,
+    ) -> Result<(), ApiError> {
+        while self.queued.len() < want && !self.exhausted {
+            let page = store::search::ids(conn, search, self.scanned_to, step)?;
+            self.exhausted = i64::try_from(page.len()).unwrap_or(i64::MAX) < step;
+            if let Some(&last) = page.last() {
+                self.scanned_to = last;
+            }
+            self.queued
+                .extend(page.into_iter().filter(|id| view.admits(*id)));
+        }
+        Ok(())
+    }
+
+    /// The first `n` queued ids (fewer at the end).
+    fn take(&mut self, n: usize) -> Vec<i64> {
+        self.queued.drain(..n.min(self.queued.len())).collect()
+    }
+
+    /// Whether visible households may follow what was taken.
+    fn more(&self) -> bool {
+        !self.queued.is_empty() || !self.exhausted
+    }
+}
+
 /// One chunk, shaped, and the scan after it.
 struct Chunk {
     bytes: Vec<u8>,
@@ -690,18 +682,10 @@ fn read_chunk(
 ) -> Result<Chunk, ApiError> {
     let view = decide(state, &plan.request)?;
     let mut conn = state.pool.get().map_err(store::StoreError::from)?;
-    // Ids come by pages of ID_PAGE (one indexed scan each), not one scan per
-    // chunk: a keyset step re-reads the area's index.
-    while scan.queued.len() < want && !scan.exhausted {
-        let page = store::search::ids(&mut conn, &plan.search, scan.scanned_to, ID_PAGE)?;
-        scan.exhausted = i64::try_from(page.len()).unwrap_or(i64::MAX) < ID_PAGE;
-        if let Some(&last) = page.last() {
-            scan.scanned_to = last;
-        }
-        scan.queued
-            .extend(page.into_iter().filter(|id| view.admits(*id)));
-    }
-    let ids: Vec<i64> = scan.queued.drain(..want.min(scan.queued.len())).collect();
+    // Ids come by pages of ID_PAGE, not one scan per chunk: a keyset step
+    // re-reads the area's index.
+    scan.fill(&mut conn, &view, &plan.search, want, ID_PAGE)?;
+    let ids = scan.take(want);
     let records = store::search::records(&mut conn, &ids)?;
     let mut bytes = Vec::with_capacity(ids.len() * 2048 + 1024);
     if first && plan.format == Format::Csv {
