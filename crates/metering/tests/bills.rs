@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers stop the test on failure")]
 
 use chrono::{NaiveDate, NaiveDateTime};
-use metering::bills::{closed_bill, open_bill, LineKind, Period, Status};
+use metering::bills::{closed_bill, open_bill, Bill, LineKind, Period, Status};
 use metering::rates::RateCard;
 use store::access::{ClientSystem, Organisation};
 use store::audit::UsageRow;
@@ -96,6 +96,11 @@ fn log_of(rows: &[UsageRow]) -> LogTotals {
     }
 }
 
+/// The open bill of `rows` for `w`'s organisations, with the log agreeing.
+fn open_bill_of(period: Period, card: &RateCard, w: &World, rows: &[UsageRow]) -> Bill {
+    open_bill(period, card, rows, &w.orgs, &w.clients, log_of(rows), None).unwrap()
+}
+
 fn november() -> Period {
     Period::parse("2026-11").unwrap()
 }
@@ -111,16 +116,7 @@ fn a_rate_change_mid_period_gives_two_lines() {
         usage("2026-11-16", 1, 10, "pmt_by_cnic", 4, 200),
         usage("2026-11-30", 1, 10, "pmt_by_cnic", 1, 5),
     ];
-    let bill = open_bill(
-        november(),
-        &card,
-        &rows,
-        &w.orgs,
-        &w.clients,
-        log_of(&rows),
-        None,
-    )
-    .unwrap();
+    let bill = open_bill_of(november(), &card, &w, &rows);
     assert_eq!(bill.status, Status::Open);
     assert_eq!(bill.lines.len(), 2, "{bill:#?}");
     let (a, b) = (&bill.lines[0], &bill.lines[1]);
@@ -162,16 +158,7 @@ fn a_period_before_the_change_has_one_line_per_service() {
         usage("2026-10-31", 2, 20, "cnic", 2, 2),
     ];
     let october = Period::parse("2026-10").unwrap();
-    let bill = open_bill(
-        october,
-        &card,
-        &rows,
-        &w.orgs,
-        &w.clients,
-        log_of(&rows),
-        None,
-    )
-    .unwrap();
+    let bill = open_bill_of(october, &card, &w, &rows);
     let summary: Vec<_> = bill
         .lines
         .iter()
@@ -204,16 +191,7 @@ fn gratis_organisations_are_counted_at_zero() {
         usage("2026-11-20", 3, 30, "cnic", 700, 700),
         usage("2026-11-20", 2, 20, "cnic", 1, 1),
     ];
-    let bill = open_bill(
-        november(),
-        &card,
-        &rows,
-        &w.orgs,
-        &w.clients,
-        log_of(&rows),
-        None,
-    )
-    .unwrap();
+    let bill = open_bill_of(november(), &card, &w, &rows);
     let nadra: Vec<_> = bill
         .lines
         .iter()
@@ -338,16 +316,7 @@ fn unpriced_usage_is_billed_at_zero_with_a_warning() {
         usage("2026-11-05", 1, 10, "subject_access", 1, 4),
         usage("2026-11-05", 1, 99, "cnic", 1, 1), // a client system the store no longer has
     ];
-    let bill = open_bill(
-        november(),
-        &card,
-        &rows,
-        &w.orgs,
-        &w.clients,
-        log_of(&rows),
-        None,
-    )
-    .unwrap();
+    let bill = open_bill_of(november(), &card, &w, &rows);
     assert_eq!(bill.totals.rows, 5);
     assert_eq!(bill.totals.total_paisa, 0);
     assert_eq!(bill.warnings.len(), 2, "{:?}", bill.warnings);
