@@ -1,6 +1,7 @@
-//! Bills: `nser-gateway bills export|close|adjust`, and the export that both
-//! the command and `GET /v1/billing/bills` run. An open period is priced from
-//! the usage roll-up; a closed one is read back from its stored lines.
+//! Bills: `nser-gateway bills export|close|adjust`. The export itself
+//! (`metering::bills::export`) is shared with `GET /v1/billing/bills`: an
+//! open period is priced from the usage roll-up; a closed one is read back
+//! from its stored lines.
 // Doc comments here are the CLI's help text, read by operators, not rustdoc.
 #![allow(clippy::doc_markdown, reason = "doc comments are CLI help text")]
 
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use metering::bills::{closed_bill, open_bill, Bill, BillError, Period};
+use metering::bills::{export, Period};
 use metering::rates::RateCard;
 use store::DbConn;
 
@@ -33,39 +34,6 @@ pub fn load_rate_card(path: &Path) -> anyhow::Result<RateCard> {
         }
         Err(e) => anyhow::bail!("cannot read rate card {}: {e}", path.display()),
     }
-}
-
-/// What can go wrong exporting a bill.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    #[error(transparent)]
-    Bill(#[from] BillError),
-}
-
-/// The bill of `period` (all organisations, or one), reconciled with the log.
-pub fn export(
-    conn: &mut DbConn,
-    card: &RateCard,
-    period: Period,
-    organisation: Option<i64>,
-) -> Result<Bill, ExportError> {
-    let name = period.to_string();
-    let data =
-        store::billing::period_data(conn, &name, period.first_day(), period.end(), organisation)?;
-    Ok(match &data.closed {
-        Some(closed) => closed_bill(period, closed, &data.lines, data.log, organisation),
-        None => open_bill(
-            period,
-            card,
-            &data.usage,
-            &data.organisations,
-            &data.clients,
-            data.log,
-            organisation,
-        )?,
-    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -663,3 +663,36 @@ fn row(out: &mut String, cells: &[&str]) {
     }
     out.push('\n');
 }
+
+/// What can go wrong exporting a bill.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Bill(#[from] BillError),
+}
+
+/// The bill of `period` (all organisations, or one), reconciled with the log.
+pub fn export(
+    conn: &mut store::DbConn,
+    card: &RateCard,
+    period: Period,
+    organisation: Option<i64>,
+) -> Result<Bill, ExportError> {
+    let name = period.to_string();
+    let data =
+        store::billing::period_data(conn, &name, period.first_day(), period.end(), organisation)?;
+    Ok(match &data.closed {
+        Some(closed) => closed_bill(period, closed, &data.lines, data.log, organisation),
+        None => open_bill(
+            period,
+            card,
+            &data.usage,
+            &data.organisations,
+            &data.clients,
+            data.log,
+            organisation,
+        )?,
+    })
+}

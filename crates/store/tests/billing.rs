@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers stop the test on failure")]
 
 use chrono::{NaiveDate, NaiveDateTime};
-use metering::bills::{closed_bill, open_bill, Bill, Period};
+use metering::bills::{Bill, Period};
 use metering::rates::RateCard;
 use store::access::{self, NewClientSystem};
 use store::audit::{self, AccessRow, BatchRow};
@@ -125,23 +125,9 @@ fn log(conn: &mut DbConn, records: &[(&str, (i64, i64), &str, i64)]) {
     .unwrap();
 }
 
-/// Export `period` the way the CLI does: open from usage, closed from its lines.
+/// Export `period` the way the CLI and the API do.
 fn export(conn: &mut DbConn, card: &RateCard, period: &str, organisation: Option<i64>) -> Bill {
-    let p = Period::parse(period).unwrap();
-    let data = billing::period_data(conn, period, p.first_day(), p.end(), organisation).unwrap();
-    match &data.closed {
-        Some(closed) => closed_bill(p, closed, &data.lines, data.log, organisation),
-        None => open_bill(
-            p,
-            card,
-            &data.usage,
-            &data.organisations,
-            &data.clients,
-            data.log,
-            organisation,
-        )
-        .unwrap(),
-    }
+    metering::bills::export(conn, card, Period::parse(period).unwrap(), organisation).unwrap()
 }
 
 fn close(conn: &mut DbConn, card: &RateCard, period: &str) -> Result<Bill, BillingError> {

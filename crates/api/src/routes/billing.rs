@@ -71,9 +71,9 @@ pub async fn bills(
     let rates = state.rates.clone();
     let bill = web::block(move || -> Result<_, ApiError> {
         let mut conn = pool.get().map_err(store::StoreError::from)?;
-        crate::bills::export(&mut conn, &rates, period, organisation).map_err(|e| match e {
-            crate::bills::ExportError::Store(e) => e.into(),
-            crate::bills::ExportError::Bill(e) => {
+        metering::bills::export(&mut conn, &rates, period, organisation).map_err(|e| match e {
+            metering::bills::ExportError::Store(e) => e.into(),
+            metering::bills::ExportError::Bill(e) => {
                 tracing::error!(error = %e, "bill cannot be computed");
                 ApiError::Unavailable
             }
