@@ -6,10 +6,9 @@
 //! waiter of that batch is told, and the request must not be answered.
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::Connection;
 use store::audit::{AccessRow, BatchRow, Head};
 use store::{DatabaseUrl, DbConn, StoreError};
 use tokio::sync::oneshot;
@@ -113,17 +112,14 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
     let mut head: Option<Head> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
-        let deadline = Instant::now() + config.window;
+        if !config.window.is_zero() {
+            // Sleep through the window rather than waking for every record.
+            std::thread::sleep(config.window);
+        }
         while jobs.len() < config.max_batch {
-            let next = if config.window.is_zero() {
-                rx.try_recv().ok()
-            } else {
-                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                    .ok()
-            };
-            match next {
-                Some(j) => jobs.push(j),
-                None => break,
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
             }
         }
         let result = match conn.as_mut() {
@@ -166,7 +162,7 @@ fn commit(
         DbConn::Sqlite(_) => cached.take(),
         DbConn::Pg(_) => None,
     };
-    let (first, next) = conn.transaction(|conn| {
+    let (first, next) = store::audit::write_transaction(conn, |conn| {
         let head = match known {
             Some(h) => h,
             None => store::audit::lock_head(conn)?,
@@ -206,7 +202,7 @@ fn commit(
             last_hash: batch.batch_hash.clone(),
             next_record_id: head.next_record_id + i64::try_from(rows.len()).unwrap_or(i64::MAX),
         };
-        Ok::<_, StoreError>((head.next_record_id, next))
+        Ok((head.next_record_id, next))
     })?;
     *cached = Some(next);
     Ok(first)

@@ -93,6 +93,65 @@ pub fn lock_head(conn: &mut DbConn) -> Result<Head> {
     })
 }
 
+/// A fixed SQLite statement with a static query id of its own, so the
+/// connection prepares it once (`diesel::sql_query` and the transaction
+/// manager's `BEGIN` are parsed again on every call). One type per
+/// statement: the statement cache is keyed by type.
+macro_rules! sqlite_statement {
+    ($name:ident, $sql:literal) => {
+        #[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+        struct $name;
+
+        impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for $name {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+            ) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl RunQueryDsl<diesel::SqliteConnection> for $name {}
+    };
+}
+sqlite_statement!(BeginImmediate, "BEGIN IMMEDIATE");
+sqlite_statement!(Commit, "COMMIT");
+sqlite_statement!(Rollback, "ROLLBACK");
+
+/// Run `f` in one write transaction. On SQLite the write lock is taken at
+/// once and `BEGIN`/`COMMIT` are cached prepared statements (the log
+/// writer's per-batch cost); on PostgreSQL this is `Connection::transaction`.
+/// Call on a connection with no transaction open.
+pub fn write_transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T>,
+) -> Result<T> {
+    if let DbConn::Pg(_) = conn {
+        return conn.transaction(f);
+    }
+    if let DbConn::Sqlite(c) = conn {
+        BeginImmediate.execute(c)?;
+    }
+    let result = f(conn);
+    let DbConn::Sqlite(c) = conn else {
+        return result;
+    };
+    match result {
+        Ok(v) => match Commit.execute(c) {
+            Ok(_) => Ok(v),
+            Err(e) => {
+                let _ = Rollback.execute(c);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = Rollback.execute(c);
+            Err(e)
+        }
+    }
+}
+
 /// The head as stored, without locking.
 pub fn head(conn: &mut DbConn) -> Result<(i64, String)> {
     Ok(access_chain_head::table
@@ -130,12 +189,14 @@ pub fn append(conn: &mut DbConn, batch: &BatchRow, rows: &[AccessRow]) -> Result
             }
         }
     }
-    diesel::update(access_chain_head::table)
+    // On the backend's own connection, where the statement stays prepared
+    // (through the multi-backend wrapper it is parsed on every batch).
+    on_backend!(conn, c => diesel::update(access_chain_head::table)
         .set((
             access_chain_head::last_batch_id.eq(batch.id),
             access_chain_head::last_hash.eq(&batch.batch_hash),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     // Usage: requests and rows per day, organisation, client system, search type and grant.
     let mut usage: std::collections::BTreeMap<UsageKey<'_>, (i64, i64)> =
         std::collections::BTreeMap::new();
@@ -156,30 +217,34 @@ pub fn append(conn: &mut DbConn, batch: &BatchRow, rows: &[AccessRow]) -> Result
         e.1 += r.rows_returned;
     }
     for ((day, org, client, search, grant), (requests, rows_returned)) in usage {
-        let values = (
-            usage_daily::day.eq(day),
-            usage_daily::organisation_id.eq(org),
-            usage_daily::client_system_id.eq(client),
-            usage_daily::search_type.eq(search),
-            usage_daily::grant_id.eq(grant),
-            usage_daily::requests.eq(requests),
-            usage_daily::rows_returned.eq(rows_returned),
-        );
-        on_backend!(conn, c => diesel::insert_into(usage_daily::table)
-            .values(values)
-            .on_conflict((
-                usage_daily::day,
-                usage_daily::organisation_id,
-                usage_daily::client_system_id,
-                usage_daily::search_type,
-                usage_daily::grant_id,
-            ))
-            .do_update()
+        // An update of the day's line, and an insert only when there is none
+        // yet: both stay prepared, where diesel's `ON CONFLICT` upsert is
+        // parsed again on every batch.
+        let line = usage_daily::table
+            .filter(usage_daily::day.eq(day))
+            .filter(usage_daily::organisation_id.eq(org))
+            .filter(usage_daily::client_system_id.eq(client))
+            .filter(usage_daily::search_type.eq(search))
+            .filter(usage_daily::grant_id.eq(grant));
+        let updated = on_backend!(conn, c => diesel::update(line)
             .set((
                 usage_daily::requests.eq(usage_daily::requests + requests),
                 usage_daily::rows_returned.eq(usage_daily::rows_returned + rows_returned),
             ))
             .execute(c))?;
+        if updated == 0 {
+            on_backend!(conn, c => diesel::insert_into(usage_daily::table)
+                .values((
+                    usage_daily::day.eq(day),
+                    usage_daily::organisation_id.eq(org),
+                    usage_daily::client_system_id.eq(client),
+                    usage_daily::search_type.eq(search),
+                    usage_daily::grant_id.eq(grant),
+                    usage_daily::requests.eq(requests),
+                    usage_daily::rows_returned.eq(rows_returned),
+                ))
+                .execute(c))?;
+        }
     }
     Ok(())
 }
@@ -220,6 +285,16 @@ pub fn records_of_batches(conn: &mut DbConn, first: i64, last: i64) -> Result<Ve
         .load(conn)?)
 }
 
+/// How many hex digits of the subject hash the subject index keys on
+/// (migration `2026-11-27-000005_access_log_keys`).
+pub const SUBJECT_PREFIX: usize = 16;
+/// The subject query's two terms, each followed by a bound value. The first
+/// is the subject index's expression, spelled exactly so (with literals, not
+/// bound values) for the planner to match it; the second compares the whole
+/// hash as `subject_hash || ''`, because as a plain column term it led
+/// SQLite's planner to scan the table instead of the index.
+pub const SUBJECT_TERMS: [&str; 2] = ["substr(subject_hash, 1, 16) = ", "(subject_hash || '') = "];
+
 /// Filters for the oversight query.
 #[derive(Debug, Clone, Default)]
 pub struct AccessQuery {
@@ -257,7 +332,16 @@ pub fn query(conn: &mut DbConn, q: &AccessQuery) -> Result<Vec<AccessRow>> {
         b = b.filter(access_log::at.lt(t));
     }
     if let Some(h) = &q.subject_hash {
-        b = b.filter(access_log::subject_hash.eq(h.clone()));
+        let prefix: String = h.chars().take(SUBJECT_PREFIX).collect();
+        b = b
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(SUBJECT_TERMS[0])
+                    .bind::<diesel::sql_types::Text, _>(prefix),
+            )
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(SUBJECT_TERMS[1])
+                    .bind::<diesel::sql_types::Text, _>(h.clone()),
+            );
     }
     if let Some(id) = q.before_id {
         b = b.filter(access_log::id.lt(id));
