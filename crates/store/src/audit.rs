@@ -219,7 +219,9 @@ pub fn append(conn: &mut DbConn, batch: &BatchRow, rows: &[AccessRow]) -> Result
     for ((day, org, client, search, grant), (requests, rows_returned)) in usage {
         // An update of the day's line, and an insert only when there is none
         // yet: both stay prepared, where diesel's `ON CONFLICT` upsert is
-        // parsed again on every batch.
+        // parsed again on every batch. No other writer can insert the line
+        // in between: writers serialise on the chain head (PostgreSQL's
+        // `FOR UPDATE`, SQLite's write lock).
         let line = usage_daily::table
             .filter(usage_daily::day.eq(day))
             .filter(usage_daily::organisation_id.eq(org))
