@@ -518,10 +518,11 @@ impl Default for GrantCache {
 /// needs, read by `fetch`. Each step is noted in the access record as it is
 /// learned, so a refusal is logged with what was known.
 ///
-/// The database is asked once, in one blocking task on one pooled
-/// connection: the organisation's grants and the rows served under them
-/// (from the [`GrantCache`] when fresh), and `fetch`'s record (the hot path
-/// pays one thread hand-off, not three). The record is read before the policy has decided, but nothing of
+/// The database is asked once, on one pooled connection: the organisation's
+/// grants and the rows served under them (from the [`GrantCache`] when
+/// fresh), and `fetch`'s record: on SQLite on the worker itself when a
+/// connection is free, else in one blocking task (one thread hand-off, not
+/// three). The record is read before the policy has decided, but nothing of
 /// it leaves unless the decision and the quota allow: a refusal says
 /// nothing about whether the CNIC exists.
 pub async fn authorise_cnic_search<'s, T, F>(
@@ -544,17 +545,35 @@ where
     audit.subject(state, cnic.digits());
     let org_id = caller.client.org.id;
     let digits = cnic.digits().to_owned();
-    let pool = state.pool.clone();
     let cache = state.grants.clone();
-    let (grant, served, record) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get().map_err(store::StoreError::from)?;
-        let entry = cache.get(&mut conn, org_id)?;
+    let work = move |conn: &mut store::DbConn| -> Result<_, ApiError> {
+        let entry = cache.get(conn, org_id)?;
         let grant = choose_grant(&entry.grants, search)?;
         let served = cache.served(&entry, grant.id);
-        let record = fetch(&mut conn, &digits)?;
+        let record = fetch(conn, &digits)?;
         Ok((grant, served, record))
-    })
-    .await??;
+    };
+    // On SQLite these are index lookups in a local file: a few tens of
+    // microseconds of CPU, less than the two thread hand-offs of the
+    // blocking pool cost on this kind of machine. They run on the worker
+    // when a connection is free at once; otherwise (every connection busy,
+    // or PostgreSQL's network round trip) on the blocking pool.
+    // docs/architecture.md, "Point reads on the worker".
+    let inline = if state.inline_point_reads {
+        state.pool.try_get()
+    } else {
+        None
+    };
+    let (grant, served, record) = if let Some(mut conn) = inline {
+        work(&mut conn)?
+    } else {
+        let pool = state.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get().map_err(store::StoreError::from)?;
+            work(&mut conn)
+        })
+        .await??
+    };
     audit.grant(&grant);
     let request = policy::Request {
         caller: caller.policy_caller()?,

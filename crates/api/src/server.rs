@@ -24,6 +24,9 @@ use crate::tls;
 /// What handlers share.
 pub struct AppState {
     pub pool: store::Pool,
+    /// Whether the CNIC searches' point reads may run on the worker thread
+    /// (SQLite: a local file), see `identity::authorise_cnic_search`.
+    pub inline_point_reads: bool,
     pub policy: policy::Policy,
     pub tokens: Tokens,
     pub clients: ClientCache,
@@ -111,6 +114,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot start the access-log writer")?;
     let state = web::Data::new(AppState {
         pool,
+        inline_point_reads: matches!(url, store::DatabaseUrl::Sqlite(_)),
         policy,
         cursors: crate::search::Cursors::new(&subject_key),
         subject_key,
