@@ -59,29 +59,17 @@ pub struct Head {
     pub next_record_id: i64,
 }
 
-/// Read the head, locking it on PostgreSQL so concurrent writers (replicas)
-/// serialise; SQLite's write transaction already does. Call inside a transaction.
+/// Read the head. Call inside [`write_transaction`]: on SQLite that holds
+/// the write lock from its start; on PostgreSQL the head row is locked here
+/// (`FOR UPDATE`) so concurrent writers (replicas) serialise.
 pub fn lock_head(conn: &mut DbConn) -> Result<Head> {
+    let head = access_chain_head::table.select((
+        access_chain_head::last_batch_id,
+        access_chain_head::last_hash,
+    ));
     let (last_batch_id, last_hash): (i64, String) = match conn {
-        DbConn::Pg(c) => access_chain_head::table
-            .select((
-                access_chain_head::last_batch_id,
-                access_chain_head::last_hash,
-            ))
-            .for_update()
-            .first(c)?,
-        DbConn::Sqlite(c) => {
-            // Take the write lock now, not at the first insert.
-            diesel::update(access_chain_head::table)
-                .set(access_chain_head::id.eq(1))
-                .execute(c)?;
-            access_chain_head::table
-                .select((
-                    access_chain_head::last_batch_id,
-                    access_chain_head::last_hash,
-                ))
-                .first(c)?
-        }
+        DbConn::Pg(c) => head.for_update().first(c)?,
+        DbConn::Sqlite(c) => head.first(c)?,
     };
     let max_id: Option<i64> = access_log::table
         .select(diesel::dsl::max(access_log::id))

@@ -82,8 +82,7 @@ fn fixture(db: &TestDb) -> Fixture {
 
 /// Commit one batch of records: (time, organisation and client, search type, rows).
 fn log(conn: &mut DbConn, records: &[(&str, (i64, i64), &str, i64)]) {
-    use diesel::Connection;
-    conn.transaction(|conn| {
+    audit::write_transaction(conn, |conn| {
         let head = audit::lock_head(conn)?;
         let batch = BatchRow {
             id: head.last_batch_id + 1,
