@@ -235,31 +235,22 @@ fn a_sigkill_mid_load_loses_no_answered_request() {
     }
 }
 
-#[test]
-fn a_log_that_cannot_be_written_stops_the_answers() {
-    // SQLite: another process holds the write lock longer than the writer's
-    // busy timeout, so the log cannot be committed; readers still could.
-    let gw = setup(TestDb::sqlite()).serve(&Options::default());
-    let till = gw.client(Some("till"));
-    let cnic = &cnics(&gw, 1)[0];
-    assert_eq!(
-        till.get(format!("{}/v1/pmt/{cnic}", gw.base))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+/// Block the SQLite log's writes: another process holds the write lock
+/// (longer than the gateway's busy timeout); readers still could read.
+fn block_writes(gw: &Setup) -> diesel::SqliteConnection {
     let store::DatabaseUrl::Sqlite(path) = &gw.db.url else {
         unreachable!()
     };
     let mut blocker = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     blocker
-        .batch_execute("BEGIN IMMEDIATE; UPDATE access_chain_head SET id = 1;")
+        .batch_execute(
+            "PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE; UPDATE access_chain_head SET id = 1;",
+        )
         .unwrap();
-    let res = till
-        .get(format!("{}/v1/pmt/{cnic}", gw.base))
-        .send()
-        .unwrap();
+    blocker
+}
+
+fn assert_unavailable(res: reqwest::blocking::Response) {
     assert_eq!(
         res.status(),
         503,
@@ -270,15 +261,122 @@ fn a_log_that_cannot_be_written_stops_the_answers() {
         body.contains("/unavailable") && !body.contains("pmt_score"),
         "{body}"
     );
-    blocker.batch_execute("ROLLBACK").unwrap();
-    // Service resumes once the log can be written again.
-    assert_eq!(
-        till.get(format!("{}/v1/pmt/{cnic}", gw.base))
+}
+
+/// Request until the answer is not 200; the request ids answered before.
+fn answered_until_refused(till: &reqwest::blocking::Client, url: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut answered = Vec::new();
+    loop {
+        let res = till.get(url).send().unwrap();
+        if res.status() != 200 {
+            assert_unavailable(res);
+            return answered;
+        }
+        answered.push(request_id(&res));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still answering 30 s after the log's database stopped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Request until answered (the log's database is back); its request id.
+fn answered_again(till: &reqwest::blocking::Client, url: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let res = till.get(url).send().unwrap();
+        if res.status() == 200 {
+            return request_id(&res);
+        }
+        assert_unavailable(res);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not answering 30 s after the log's database returned"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_log_that_cannot_be_written_stops_the_answers() {
+    // Without the journal: the first request after the database stops
+    // taking writes is refused.
+    let gw = setup(TestDb::sqlite()).serve(&Options {
+        tail: "[log]\naccess_journal = false\n".into(),
+        ..Options::default()
+    });
+    let till = gw.client(Some("till"));
+    let url = format!("{}/v1/pmt/{}", gw.base, cnics(&gw, 1)[0]);
+    assert_eq!(till.get(&url).send().unwrap().status(), 200);
+    let blocker = block_writes(&gw);
+    assert_unavailable(till.get(&url).send().unwrap());
+    drop(blocker);
+    let again = answered_again(&till, &url);
+    assert!(log_by_request(&gw).contains_key(&again));
+    assert!(verify(&gw).0);
+
+    // With the journal (the default): requests are answered from the
+    // journal while the database is behind by less than the configured lag,
+    // then refused; every answer is in the log once it returns.
+    let gw = setup(TestDb::sqlite()).serve(&Options {
+        tail: "[log]\naccess_journal_max_lag_millis = 500\n".into(),
+        ..Options::default()
+    });
+    let till = gw.client(Some("till"));
+    let url = format!("{}/v1/pmt/{}", gw.base, cnics(&gw, 1)[0]);
+    assert_eq!(till.get(&url).send().unwrap().status(), 200);
+    let blocker = block_writes(&gw);
+    let answered = answered_until_refused(&till, &url);
+    drop(blocker);
+    let again = answered_again(&till, &url);
+    let log = log_by_request(&gw);
+    for id in answered.iter().chain([&again]) {
+        assert_eq!(log.get(id).map(|r| (r.0, r.1)), Some((200, 1)), "{id}");
+    }
+    let (ok, text) = verify(&gw);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn records_answered_from_the_journal_survive_a_sigkill_before_the_database_has_them() {
+    let mut gw = setup(TestDb::sqlite()).serve(&Options {
+        tail: "[log]\naccess_journal_max_lag_millis = 60000\n".into(),
+        ..Options::default()
+    });
+    let till = gw.client(Some("till"));
+    let list = cnics(&gw, 10);
+    let blocker = block_writes(&gw);
+    let mut answered = Vec::new();
+    for cnic in &list {
+        let res = till
+            .get(format!("{}/v1/pmt/{cnic}", gw.base))
             .send()
-            .unwrap()
-            .status(),
-        200
-    );
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        answered.push(request_id(&res));
+    }
+    // None of them can be in the database yet.
+    let store::DatabaseUrl::Sqlite(path) = &gw.db.url else {
+        unreachable!()
+    };
+    let mut reader = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let in_db: Vec<String> = access_log::table
+        .select(access_log::request_id)
+        .load(&mut reader)
+        .unwrap();
+    assert!(answered.iter().all(|id| !in_db.contains(id)));
+    // Kill the gateway with its journal not applied; the next reader of the
+    // log (here `audit verify`, with no gateway running) applies it.
+    gw.kill();
+    drop(blocker);
+    let (ok, text) = verify(&gw);
+    assert!(ok, "{text}");
+    let log = log_by_request(&gw);
+    for id in &answered {
+        assert_eq!(log.get(id).map(|r| (r.0, r.1)), Some((200, 1)), "{id}");
+    }
     assert!(verify(&gw).0);
 }
 

@@ -48,6 +48,8 @@ pub struct Options {
 pub struct Setup {
     pub dir: TempDir,
     pub db: TestDb,
+    /// The admin address of the gateway serving this database, if one runs.
+    admin: std::sync::Mutex<Option<String>>,
 }
 
 impl Setup {
@@ -68,7 +70,28 @@ impl Setup {
             ],
             &dir.0,
         );
-        Self { dir, db }
+        Self {
+            dir,
+            db,
+            admin: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// With a gateway running: wait until its access log's database holds
+    /// every record answered so far (the access journal applied), so that
+    /// reading the database directly sees them.
+    pub fn settle(&self) {
+        let Some(admin) = self.admin.lock().unwrap().clone() else {
+            return;
+        };
+        let Ok(res) = reqwest::blocking::Client::new()
+            .post(format!("{admin}/log/flush"))
+            .send()
+        else {
+            // Not running (killed by the test): its successor replays the journal.
+            return;
+        };
+        assert_eq!(res.status(), 200, "log flush: {}", res.text().unwrap());
     }
 
     pub fn pki(&self) -> PathBuf {
@@ -77,13 +100,15 @@ impl Setup {
 
     /// Run an administration command against this database.
     pub fn cli(&self, args: &[&str]) -> String {
+        self.settle();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--database", &self.db.url_string]);
         run_ok(&all, &self.dir.0)
     }
 
-    /// A database connection for oracles.
+    /// A database connection for oracles (after [`Setup::settle`]).
     pub fn conn(&self) -> store::DbConn {
+        self.settle();
         self.db.url.connect().unwrap()
     }
 
@@ -256,6 +281,7 @@ impl Setup {
             .spawn()
             .unwrap();
         let (base, admin) = read_addresses(&mut child);
+        *self.admin.lock().unwrap() = Some(admin.clone());
         Gateway {
             setup: self,
             base,
@@ -309,9 +335,17 @@ impl Gateway {
             .spawn()
             .unwrap();
         let (base, admin) = read_addresses(&mut child);
+        *self.setup.admin.lock().unwrap() = Some(admin.clone());
         self.child = child;
         self.base = base;
         self.admin = admin;
+    }
+
+    /// Kill the process with SIGKILL and wait for it; it is not restarted.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        *self.setup.admin.lock().unwrap() = None;
     }
 
     /// Send SIGHUP (reload certificates, CA and CRL).

@@ -12,6 +12,38 @@ use crate::error::ApiError;
 use crate::identity::{Authenticated, GrantInForce};
 use crate::server::{AppState, REQUEST_ID};
 
+/// For commands that read the log (`audit verify`, `bills`): apply what a
+/// stopped gateway's access journal holds and the database lacks. A
+/// running gateway holds the journal and applies it itself, within
+/// milliseconds of each answer; then this does nothing.
+pub fn replay_journal(url: &store::DatabaseUrl) -> anyhow::Result<()> {
+    if let metering::writer::Replay::Applied(n @ 1..) = metering::writer::replay(url)? {
+        eprintln!("applied {n} batches of access records from the journal");
+    }
+    Ok(())
+}
+
+/// How long a reader of the log waits for its database to catch up with
+/// the access journal before answering 503.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wait until the log's database holds every record answered so far (the
+/// access journal applied), so that a read of the log, of usage or of a
+/// bill sees them all.
+pub async fn settled(state: &AppState) -> Result<(), ApiError> {
+    match actix_web::rt::time::timeout(SETTLE_TIMEOUT, state.log.flush()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the access log's database cannot be brought up to date");
+            Err(ApiError::Unavailable)
+        }
+        Err(_) => {
+            tracing::error!("the access log's database has not caught up with the journal");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
 /// The keyed hash under which a CNIC is logged: the same for every client
 /// (so a subject's accesses can be found), useless without the server secret.
 pub fn subject_hash(key: &[u8], cnic_digits: &str) -> String {

@@ -91,6 +91,7 @@ fn connect(db: &admin::Db) -> anyhow::Result<DbConn> {
     let url = store::DatabaseUrl::parse(&db.database)?;
     let mut conn = url.connect()?;
     store::migrate::run(&mut conn)?;
+    crate::audit::replay_journal(&url)?;
     Ok(conn)
 }
 

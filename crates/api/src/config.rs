@@ -121,6 +121,16 @@ pub struct Log {
     /// Access log on SQLite: `full` fsyncs every commit (survives power
     /// loss); `normal` survives a crash of the process only.
     pub access_sqlite_synchronous: SqliteSync,
+    /// Access log on SQLite: answer once the record is in the journal beside
+    /// the database (one synchronous write per batch), which a second thread
+    /// applies to the database; `false` answers once the database has
+    /// committed it. Ignored on PostgreSQL.
+    pub access_journal: bool,
+    /// Bytes preallocated for the journal (records not yet applied must fit).
+    pub access_journal_bytes: u64,
+    /// When the database has not applied a journaled batch for this long
+    /// (locked, read-only, full), requests are refused with 503.
+    pub access_journal_max_lag_millis: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -136,6 +146,14 @@ impl Log {
             max_batch: self.access_batch_max.max(1),
             window: std::time::Duration::from_micros(self.access_window_micros),
             sqlite_full_sync: self.access_sqlite_synchronous == SqliteSync::Full,
+            journal: self
+                .access_journal
+                .then(|| metering::writer::JournalConfig {
+                    capacity: self.access_journal_bytes.max(1 << 20),
+                    max_lag: std::time::Duration::from_millis(
+                        self.access_journal_max_lag_millis.max(1),
+                    ),
+                }),
         }
     }
 }
@@ -207,6 +225,9 @@ impl Default for Log {
             access_batch_max: 1_000,
             access_window_micros: 0,
             access_sqlite_synchronous: SqliteSync::Full,
+            access_journal: true,
+            access_journal_bytes: metering::writer::JournalConfig::default().capacity,
+            access_journal_max_lag_millis: 2_000,
         }
     }
 }

@@ -353,11 +353,14 @@ pub fn choose_grant(
 pub async fn rows_served(state: &AppState, grant: &GrantInForce) -> Result<i64, ApiError> {
     let pool = state.pool.clone();
     let id = grant.id;
-    Ok(web::block(move || -> Result<_, store::StoreError> {
-        let mut conn = pool.get()?;
-        store::audit::rows_served_under_grant(&mut conn, id)
-    })
-    .await??)
+    // Pending first: a batch applied in between counts twice, never zero times.
+    let pending = state.log.pending_rows(id);
+    Ok(pending
+        + web::block(move || -> Result<_, store::StoreError> {
+            let mut conn = pool.get()?;
+            store::audit::rows_served_under_grant(&mut conn, id)
+        })
+        .await??)
 }
 
 /// Refuse when `rows` more on top of `served` would exceed the grant's quota.
@@ -400,6 +403,9 @@ pub fn to_policy_grant(g: &store::access::Grant) -> Result<policy::Grant, String
 /// what other replicas served shows within [`GrantCache::TTL`]. A revoked
 /// grant stops serving within the same time, and at once after SIGHUP.
 pub struct GrantCache {
+    /// Rows answered whose records the database has not yet applied (the
+    /// access journal's), added to the usage read from it.
+    log: metering::writer::LogWriter,
     entries: RwLock<HashMap<i64, Arc<OrgGrants>>>,
     /// Rows served per grant since its organisation's entry was read.
     served_since: RwLock<HashMap<i64, i64>>,
@@ -415,8 +421,9 @@ pub struct OrgGrants {
 impl GrantCache {
     pub const TTL: Duration = Duration::from_secs(1);
 
-    pub fn new() -> Self {
+    pub fn new(log: metering::writer::LogWriter) -> Self {
         Self {
+            log,
             entries: RwLock::new(HashMap::new()),
             served_since: RwLock::new(HashMap::new()),
         }
@@ -462,7 +469,12 @@ impl GrantCache {
             }
         }
         for g in &grants {
-            served.insert(g.id, store::audit::rows_served_under_grant(conn, g.id)?);
+            // Pending first: a batch applied in between counts twice, never zero times.
+            let pending = self.log.pending_rows(g.id);
+            served.insert(
+                g.id,
+                pending + store::audit::rows_served_under_grant(conn, g.id)?,
+            );
         }
         let entry = Arc::new(OrgGrants {
             read_at: Instant::now(),
@@ -502,12 +514,6 @@ impl GrantCache {
                 .entry(grant_id)
                 .or_default() += rows;
         }
-    }
-}
-
-impl Default for GrantCache {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -231,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grants(c) => admin::grants(c),
         Command::Audit(AuditCommand::Verify { db, from }) => {
             let url = store::DatabaseUrl::parse(&db.database)?;
+            audit::replay_journal(&url)?;
             let mut conn = url.connect()?;
             let from = from.and_then(|d| d.and_hms_opt(0, 0, 0));
             match metering::verify::verify(&mut conn, from)? {

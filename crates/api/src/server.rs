@@ -118,10 +118,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         policy,
         cursors: crate::search::Cursors::new(&subject_key),
         subject_key,
+        grants: Arc::new(crate::identity::GrantCache::new(log.clone())),
         log,
         tokens: Tokens::load(&config.auth.signing_key, config.auth.token_ttl_seconds)?,
         clients: ClientCache::new(Duration::from_secs(2)),
-        grants: Arc::new(crate::identity::GrantCache::new()),
         rate_limits: RateLimits::default(),
         programmes: config.programmes.clone(),
         auth: Arc::new(config.auth.clone()),
@@ -181,6 +181,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .app_data(admin_state.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .route("/log/flush", web::post().to(log_flush))
             .default_service(web::to(not_found))
     })
     .workers(1)
@@ -259,6 +260,20 @@ async fn healthz() -> HttpResponse {
 }
 
 /// Ready when the database answers and every migration is applied.
+/// Wait until the log's database holds every access record answered so
+/// far (the access journal applied): for operators and tests about to read
+/// the database directly.
+async fn log_flush(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    crate::audit::settled(&state).await?;
+    let body = match state.log.journal_status() {
+        Some((journaled, applied, failing)) => serde_json::json!({
+            "journal": true, "journaled_batch": journaled, "applied_batch": applied, "failing": failing,
+        }),
+        None => serde_json::json!({ "journal": false }),
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
     let pending = web::block(move || -> Result<usize, store::StoreError> {
@@ -274,6 +289,9 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             detail.to_owned(),
         )
     };
+    if let Some((_, _, true)) = state.log.journal_status() {
+        return not_ready("the access log's database is not applying the journal");
+    }
     match pending {
         Ok(Ok(0)) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Ok(Ok(n)) => not_ready(&format!("{n} migrations are pending")),

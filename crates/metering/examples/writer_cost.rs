@@ -100,7 +100,9 @@ fn bulk(url: &store::DatabaseUrl, per: u64) -> Res<()> {
             prev_hash: "0".repeat(64),
             batch_hash: "0".repeat(64),
         };
-        store::audit::write_transaction(&mut conn, |c| store::audit::append(c, &batch, &rows))?;
+        store::audit::write_transaction(&mut conn, |c| {
+            store::audit::append(c, std::slice::from_ref(&batch), &rows)
+        })?;
     }
     println!(
         "{per} records per transaction: {:.1} us CPU per record, {:.1} us wall",

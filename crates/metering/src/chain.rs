@@ -17,11 +17,17 @@ pub fn to_micros(t: NaiveDateTime) -> NaiveDateTime {
         .unwrap_or(t)
 }
 
-/// The canonical digest of one stored record: its JSON (fields in declaration order).
+/// A stored record's canonical JSON (fields in declaration order): what its
+/// digest is taken of, and what the journal holds.
+#[must_use]
+pub fn record_json(row: &AccessRow) -> Vec<u8> {
+    serde_json::to_vec(row).unwrap_or_default()
+}
+
+/// The canonical digest of one stored record: of its JSON.
 #[must_use]
 pub fn record_digest(row: &AccessRow) -> [u8; 32] {
-    let json = serde_json::to_vec(row).unwrap_or_default();
-    Sha256::digest(&json).into()
+    Sha256::digest(record_json(row)).into()
 }
 
 /// The hash of a batch's records, in id order.
@@ -30,6 +36,16 @@ pub fn records_hash(rows: &[AccessRow]) -> String {
     let mut h = Sha256::new();
     for r in rows {
         h.update(record_digest(r));
+    }
+    hex::encode(h.finalize())
+}
+
+/// [`records_hash`] from the records' JSON ([`record_json`]), already made.
+#[must_use]
+pub fn records_hash_of_json(records: &[Vec<u8>]) -> String {
+    let mut h = Sha256::new();
+    for r in records {
+        h.update(Sha256::digest(r));
     }
     hex::encode(h.finalize())
 }

@@ -4,6 +4,7 @@
 
 pub mod bills;
 pub mod chain;
+pub mod journal;
 pub mod rates;
 pub mod verify;
 pub mod writer;

@@ -4,16 +4,27 @@
 //! one fills, so under load many records share one commit and at low load a
 //! record waits for nothing but its own commit. If the commit fails, every
 //! waiter of that batch is told, and the request must not be answered.
+//!
+//! On SQLite with a journal (the default), "committed" means written to the
+//! journal ([`crate::journal`]): one `O_DSYNC` write per batch, where a
+//! SQLite commit costs several page writes and fsyncs. A second thread
+//! applies the journal to the database in large transactions; a database
+//! that falls more than `max_lag` behind (locked, read-only, full) stops
+//! the answers as a failed commit would, and at start-up whatever the
+//! journal holds that the database lacks is applied first.
 
-use std::sync::mpsc;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use store::audit::{AccessRow, BatchRow, Head};
 use store::{DatabaseUrl, DbConn, StoreError};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::chain;
+use crate::journal::{self, Journal, JournalError};
 
 /// Why a record could not be committed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,6 +47,8 @@ struct Job {
 #[derive(Clone)]
 pub struct LogWriter {
     tx: mpsc::Sender<Job>,
+    /// With a journal: how far the database has caught up with it.
+    progress: Option<Arc<Progress>>,
 }
 
 /// How the writer batches.
@@ -50,6 +63,29 @@ pub struct WriterConfig {
     /// power loss) or only at checkpoints (`NORMAL`: it survives a crash of
     /// the process, not of the machine).
     pub sqlite_full_sync: bool,
+    /// On SQLite, answer once the batch is in the journal (see
+    /// [`crate::journal`]) rather than once the database has committed it.
+    pub journal: Option<JournalConfig>,
+}
+
+/// The journal's size and how far the database may fall behind it.
+#[derive(Debug, Clone, Copy)]
+pub struct JournalConfig {
+    /// Bytes preallocated; batches not yet applied must fit.
+    pub capacity: u64,
+    /// When the oldest batch not yet applied is older than this, requests
+    /// are refused (503) until the database catches up: a database that
+    /// cannot be written stops the answers, as without a journal.
+    pub max_lag: Duration,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 32 << 20,
+            max_lag: Duration::from_secs(2),
+        }
+    }
 }
 
 impl Default for WriterConfig {
@@ -58,22 +94,105 @@ impl Default for WriterConfig {
             max_batch: 1_000,
             window: Duration::ZERO,
             sqlite_full_sync: true,
+            journal: None,
         }
     }
 }
 
+/// Journaled batches and how far the database has applied them.
+struct Progress {
+    /// The newest batch in the journal.
+    journaled: AtomicI64,
+    /// The newest batch the database has committed.
+    applied: watch::Sender<i64>,
+    /// The last attempt to apply failed.
+    failing: AtomicBool,
+    /// Rows per grant journaled and not yet applied (for quotas, which are
+    /// read from the database's usage roll-up).
+    pending: Mutex<HashMap<i64, i64>>,
+}
+
+impl Progress {
+    fn add_pending(&self, rows: &[AccessRow], sign: i64) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for r in rows {
+            if let (Some(g), n @ 1..) = (r.grant_id, r.rows_returned) {
+                let e = pending.entry(g).or_default();
+                *e += sign * n;
+                if *e == 0 {
+                    pending.remove(&g);
+                }
+            }
+        }
+    }
+}
+
+/// What a replay of the journal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// There is no journal (PostgreSQL, or none was ever written).
+    NoJournal,
+    /// A running gateway holds the journal and applies it itself.
+    HeldByGateway,
+    /// This many batches were applied from the journal.
+    Applied(usize),
+}
+
 impl LogWriter {
-    /// Start the writer thread on its own connection to `url`.
-    pub fn start(url: DatabaseUrl, config: WriterConfig) -> std::io::Result<Self> {
+    /// Start the writer on its own connection to `url`. With a journal
+    /// (SQLite), first apply whatever the journal holds that the database
+    /// lacks (a crash), then start the journal's writer and the thread that
+    /// applies it.
+    pub fn start(url: DatabaseUrl, config: WriterConfig) -> Result<Self, StartError> {
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(move || run(&url, config, &rx))?;
-        Ok(Self { tx })
+        let journal_path = config.journal.zip(journal::path_for(&url));
+        let Some((jc, path)) = journal_path else {
+            std::thread::Builder::new()
+                .name("access-log".into())
+                .spawn(move || run(&url, config, &rx))?;
+            return Ok(Self { tx, progress: None });
+        };
+        let mut journal = Journal::open(&path, jc.capacity)?;
+        let mut conn = connect(&url, config)?;
+        let replayed = recover(&mut journal, &mut conn)?;
+        if replayed > 0 {
+            tracing::warn!(
+                batches = replayed,
+                "access log: applied batches the journal held"
+            );
+        }
+        let head = store::audit::write_transaction(&mut conn, store::audit::lock_head)?;
+        let (applied, _) = watch::channel(head.last_batch_id);
+        let progress = Arc::new(Progress {
+            journaled: AtomicI64::new(head.last_batch_id),
+            applied,
+            failing: AtomicBool::new(false),
+            pending: Mutex::new(HashMap::new()),
+        });
+        let (apply_tx, apply_rx) = mpsc::channel();
+        {
+            let progress = Arc::clone(&progress);
+            std::thread::Builder::new()
+                .name("access-apply".into())
+                .spawn(move || run_applier(&url, config, Some(conn), &apply_rx, &progress))?;
+        }
+        {
+            let progress = Arc::clone(&progress);
+            std::thread::Builder::new()
+                .name("access-log".into())
+                .spawn(move || {
+                    run_journaled(journal, head, config, jc, &rx, &apply_tx, &progress);
+                })?;
+        }
+        Ok(Self {
+            tx,
+            progress: Some(progress),
+        })
     }
 
     /// Commit `row` (its `id`, `batch_id` are assigned here); returns its
-    /// record id once the batch holding it is committed.
+    /// record id once the batch holding it is committed (with a journal:
+    /// written to the journal).
     pub async fn append(&self, row: AccessRow) -> Result<i64, LogError> {
         let (done, wait) = oneshot::channel();
         self.tx
@@ -92,16 +211,155 @@ impl LogWriter {
             tracing::error!("access-log writer stopped; a correction record was lost");
         }
     }
+
+    /// Wait until the database holds every batch journaled before this
+    /// call, so that reading the database sees every answered request.
+    /// Without a journal, committed is already in the database.
+    pub async fn flush(&self) -> Result<i64, LogError> {
+        let Some(p) = &self.progress else {
+            return Ok(0);
+        };
+        let target = p.journaled.load(Ordering::Acquire);
+        let mut applied = p.applied.subscribe();
+        let reached = applied
+            .wait_for(|a| *a >= target)
+            .await
+            .map_err(|_| LogError::Stopped)?;
+        Ok(*reached)
+    }
+
+    /// Rows under `grant_id` answered but not yet in the database's usage
+    /// roll-up. Read it before the roll-up: a batch applied in between is
+    /// then counted twice, never missed.
+    #[must_use]
+    pub fn pending_rows(&self, grant_id: i64) -> i64 {
+        self.progress.as_ref().map_or(0, |p| {
+            p.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&grant_id)
+                .copied()
+                .unwrap_or(0)
+        })
+    }
+
+    /// With a journal: (newest batch journaled, newest applied, failing).
+    #[must_use]
+    pub fn journal_status(&self) -> Option<(i64, i64, bool)> {
+        self.progress.as_ref().map(|p| {
+            (
+                p.journaled.load(Ordering::Acquire),
+                *p.applied.borrow(),
+                p.failing.load(Ordering::Acquire),
+            )
+        })
+    }
 }
+
+/// Why the writer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the access journal does not continue the log's chain: {0}")]
+    Chain(String),
+    #[error("cannot start the access-log thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Apply what the journal of the database at `url` holds and the database
+/// lacks, unless a running gateway holds the journal (it applies it
+/// itself). For commands that read the log (`audit verify`, bills) after a
+/// gateway may have crashed.
+pub fn replay(url: &DatabaseUrl) -> Result<Replay, StartError> {
+    let Some(path) = journal::path_for(url) else {
+        return Ok(Replay::NoJournal);
+    };
+    if !path.exists() {
+        return Ok(Replay::NoJournal);
+    }
+    let mut journal = match Journal::open(&path, 0) {
+        Ok(j) => j,
+        Err(JournalError::Locked(_)) => return Ok(Replay::HeldByGateway),
+        Err(e) => return Err(e.into()),
+    };
+    let mut conn = connect(url, WriterConfig::default())?;
+    Ok(Replay::Applied(recover(&mut journal, &mut conn)?))
+}
+
+/// Apply the journal's batches the database lacks, then empty the journal.
+fn recover(journal: &mut Journal, conn: &mut DbConn) -> Result<usize, StartError> {
+    let head = store::audit::write_transaction(conn, store::audit::lock_head)?;
+    let missing: Vec<journal::Entry> = journal
+        .scan()?
+        .into_iter()
+        .filter(|e| e.batch.id > head.last_batch_id)
+        .collect();
+    if let Some(first) = missing.first() {
+        if first.batch.id != head.last_batch_id + 1 || first.batch.prev_hash != head.last_hash {
+            return Err(StartError::Chain(format!(
+                "its first batch not in the database is {}, the database's newest is {}",
+                first.batch.id, head.last_batch_id
+            )));
+        }
+    }
+    // Large transactions, as the applier makes them.
+    let mut i = 0;
+    while i < missing.len() {
+        let mut records = 0;
+        let mut j = i;
+        while j < missing.len() && records < APPLY_MAX_RECORDS {
+            records += missing[j].rows.len();
+            j += 1;
+        }
+        let batches: Vec<BatchRow> = missing[i..j].iter().map(|e| e.batch.clone()).collect();
+        let rows: Vec<AccessRow> = missing[i..j]
+            .iter()
+            .flat_map(|e| e.rows.iter().cloned())
+            .collect();
+        store::audit::write_transaction(conn, |c| store::audit::append(c, &batches, &rows))?;
+        i = j;
+    }
+    journal.clear()?;
+    Ok(missing.len())
+}
+
+/// The most records the applier commits in one transaction.
+const APPLY_MAX_RECORDS: usize = 20_000;
 
 fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError> {
     let mut conn = url.connect()?;
     if let (DbConn::Sqlite(_), true) = (&conn, config.sqlite_full_sync) {
-        // The log must survive power loss, not only a crash of this process.
+        // The log must survive power loss, not only a crash of this process
+        // (with a journal: before the journal is reused).
         conn.batch_execute("PRAGMA synchronous = FULL")
             .map_err(StoreError::Query)?;
     }
     Ok(conn)
+}
+
+/// Take the jobs waiting after `first`, up to a batch.
+fn gather(first: Job, config: WriterConfig, rx: &mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut jobs = vec![first];
+    if !config.window.is_zero() {
+        // Sleep through the window rather than waking for every record.
+        std::thread::sleep(config.window);
+    }
+    while jobs.len() < config.max_batch {
+        match rx.try_recv() {
+            Ok(j) => jobs.push(j),
+            Err(_) => break,
+        }
+    }
+    jobs
+}
+
+fn refuse(jobs: Vec<Job>, err: &LogError) {
+    for done in jobs.into_iter().filter_map(|j| j.done) {
+        let _ = done.send(Err(err.clone()));
+    }
 }
 
 fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
@@ -111,21 +369,11 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
     // every time, since replicas share the chain.
     let mut head: Option<Head> = None;
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        if !config.window.is_zero() {
-            // Sleep through the window rather than waking for every record.
-            std::thread::sleep(config.window);
-        }
-        while jobs.len() < config.max_batch {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
+        let jobs = gather(first, config, rx);
         let result = match conn.as_mut() {
-            Some(c) => commit(c, &mut jobs, &mut head),
+            Some(c) => commit(c, &jobs, &mut head),
             None => match connect(url, config) {
-                Ok(c) => commit(conn.insert(c), &mut jobs, &mut head),
+                Ok(c) => commit(conn.insert(c), &jobs, &mut head),
                 Err(e) => Err(e),
             },
         };
@@ -142,10 +390,157 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
                 // Reconnect for the next batch: the failure may be the connection.
                 conn = None;
                 head = None;
-                let err = LogError::Unavailable(e.to_string());
-                for done in jobs.into_iter().filter_map(|j| j.done) {
-                    let _ = done.send(Err(err.clone()));
+                refuse(jobs, &LogError::Unavailable(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Number and chain the jobs' records as the batch after `head`: the
+/// batch, its records and their JSON.
+fn chain_batch(jobs: &[Job], head: &Head) -> (BatchRow, Vec<AccessRow>, Vec<Vec<u8>>) {
+    let batch_id = head.last_batch_id + 1;
+    let committed_at = chain::to_micros(chrono::Utc::now().naive_utc());
+    let rows: Vec<AccessRow> = jobs
+        .iter()
+        .zip(head.next_record_id..)
+        .map(|(job, id)| {
+            let mut row = job.row.clone();
+            row.id = id;
+            row.batch_id = batch_id;
+            row.at = chain::to_micros(row.at);
+            row
+        })
+        .collect();
+    let json: Vec<Vec<u8>> = rows.iter().map(chain::record_json).collect();
+    let records_hash = chain::records_hash_of_json(&json);
+    let count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
+    let batch = BatchRow {
+        id: batch_id,
+        committed_at,
+        record_count: count,
+        batch_hash: chain::batch_hash(
+            &head.last_hash,
+            batch_id,
+            committed_at,
+            count,
+            &records_hash,
+        ),
+        records_hash,
+        prev_hash: head.last_hash.clone(),
+    };
+    (batch, rows, json)
+}
+
+/// The journal's writer: chain each batch, write it to the journal, answer
+/// its waiters, hand it to the applier.
+fn run_journaled(
+    mut journal: Journal,
+    mut head: Head,
+    config: WriterConfig,
+    jc: JournalConfig,
+    rx: &mpsc::Receiver<Job>,
+    apply: &mpsc::Sender<(BatchRow, Vec<AccessRow>)>,
+    progress: &Progress,
+) {
+    // Batches journaled and not yet applied, with when.
+    let mut unapplied: VecDeque<(i64, Instant)> = VecDeque::new();
+    while let Ok(first) = rx.recv() {
+        let jobs = gather(first, config, rx);
+        let applied = *progress.applied.borrow();
+        while unapplied.front().is_some_and(|(id, _)| *id <= applied) {
+            unapplied.pop_front();
+        }
+        let behind = unapplied.front().map(|(_, at)| at.elapsed());
+        if progress.failing.load(Ordering::Acquire) || behind.is_some_and(|b| b > jc.max_lag) {
+            let lag = behind.unwrap_or_default().as_millis();
+            tracing::error!(
+                records = jobs.len(),
+                lag_ms = lag,
+                "access log: the database is not applying the journal; refusing"
+            );
+            refuse(
+                jobs,
+                &LogError::Unavailable(format!(
+                    "the log's database has not applied the journal for {lag} ms"
+                )),
+            );
+            continue;
+        }
+        let (batch, rows, json) = chain_batch(&jobs, &head);
+        if let Err(e) = journal.append(&journal::encode(&batch, &json), unapplied.is_empty()) {
+            tracing::error!(error = %e, records = jobs.len(), "access journal write failed");
+            refuse(jobs, &LogError::Unavailable(e.to_string()));
+            continue;
+        }
+        head = Head {
+            last_batch_id: batch.id,
+            last_hash: batch.batch_hash.clone(),
+            next_record_id: head.next_record_id + i64::try_from(rows.len()).unwrap_or(i64::MAX),
+        };
+        unapplied.push_back((batch.id, Instant::now()));
+        progress.add_pending(&rows, 1);
+        progress.journaled.store(batch.id, Ordering::Release);
+        for (job, row) in jobs.into_iter().zip(&rows) {
+            if let Some(done) = job.done {
+                let _ = done.send(Ok(row.id));
+            }
+        }
+        if apply.send((batch, rows)).is_err() {
+            tracing::error!("access-log applier stopped");
+            return;
+        }
+    }
+}
+
+/// Apply journaled batches to the database, as many per transaction as
+/// have arrived; on failure keep them, retry, and say so (the journal's
+/// writer refuses requests meanwhile).
+fn run_applier(
+    url: &DatabaseUrl,
+    config: WriterConfig,
+    mut conn: Option<DbConn>,
+    rx: &mpsc::Receiver<(BatchRow, Vec<AccessRow>)>,
+    progress: &Progress,
+) {
+    let mut batches: Vec<BatchRow> = Vec::new();
+    let mut rows: Vec<AccessRow> = Vec::new();
+    loop {
+        if batches.is_empty() {
+            let Ok((b, r)) = rx.recv() else { return };
+            batches.push(b);
+            rows.extend(r);
+        }
+        while rows.len() < APPLY_MAX_RECORDS {
+            match rx.try_recv() {
+                Ok((b, r)) => {
+                    batches.push(b);
+                    rows.extend(r);
                 }
+                Err(_) => break,
+            }
+        }
+        let result = match conn.as_mut() {
+            Some(c) => Ok(c),
+            None => connect(url, config).map(|c| conn.insert(c)),
+        }
+        .and_then(|c| {
+            store::audit::write_transaction(c, |c| store::audit::append(c, &batches, &rows))
+        });
+        match result {
+            Ok(()) => {
+                progress.failing.store(false, Ordering::Release);
+                progress.add_pending(&rows, -1);
+                let last = batches.last().map_or(0, |b| b.id);
+                progress.applied.send_replace(last);
+                batches.clear();
+                rows.clear();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batches = batches.len(), "access log: applying the journal failed; retrying");
+                progress.failing.store(true, Ordering::Release);
+                conn = None;
+                std::thread::sleep(Duration::from_millis(200));
             }
         }
     }
@@ -153,11 +548,7 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
 
 /// One transaction: lock the chain head (or, on SQLite, use the one this
 /// writer left), number the records, hash, append.
-fn commit(
-    conn: &mut DbConn,
-    jobs: &mut [Job],
-    cached: &mut Option<Head>,
-) -> Result<i64, StoreError> {
+fn commit(conn: &mut DbConn, jobs: &[Job], cached: &mut Option<Head>) -> Result<i64, StoreError> {
     let known = match conn {
         DbConn::Sqlite(_) => cached.take(),
         DbConn::Pg(_) => None,
@@ -167,38 +558,10 @@ fn commit(
             Some(h) => h,
             None => store::audit::lock_head(conn)?,
         };
-        let batch_id = head.last_batch_id + 1;
-        let committed_at = chain::to_micros(chrono::Utc::now().naive_utc());
-        let rows: Vec<AccessRow> = jobs
-            .iter_mut()
-            .zip(head.next_record_id..)
-            .map(|(job, id)| {
-                let mut row = job.row.clone();
-                row.id = id;
-                row.batch_id = batch_id;
-                row.at = chain::to_micros(row.at);
-                row
-            })
-            .collect();
-        let records_hash = chain::records_hash(&rows);
-        let count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
-        let batch = BatchRow {
-            id: batch_id,
-            committed_at,
-            record_count: count,
-            batch_hash: chain::batch_hash(
-                &head.last_hash,
-                batch_id,
-                committed_at,
-                count,
-                &records_hash,
-            ),
-            records_hash,
-            prev_hash: head.last_hash,
-        };
-        store::audit::append(conn, &batch, &rows)?;
+        let (batch, rows, _) = chain_batch(jobs, &head);
+        store::audit::append(conn, std::slice::from_ref(&batch), &rows)?;
         let next = Head {
-            last_batch_id: batch_id,
+            last_batch_id: batch.id,
             last_hash: batch.batch_hash.clone(),
             next_record_id: head.next_record_id + i64::try_from(rows.len()).unwrap_or(i64::MAX),
         };

@@ -110,7 +110,7 @@ impl Gen {
     fn row(&mut self, entity: Entity) -> Row {
         Row(common::specs(entity)
             .map(|spec| {
-                if spec.nullable && self.next() % 4 == 0 {
+                if spec.nullable && self.next().is_multiple_of(4) {
                     return Owned::Null;
                 }
                 // The values the leak checks look for get the spice too (a
@@ -131,7 +131,7 @@ impl Gen {
                     (FieldType::Int, _) => Owned::Int(i64::try_from(self.next() >> 20).unwrap()),
                     #[allow(clippy::cast_precision_loss, reason = "test data")]
                     (FieldType::Float, _) => Owned::Float((self.next() % 10_000) as f64 / 100.0),
-                    (FieldType::Bool, _) => Owned::Bool(self.next() % 2 == 0),
+                    (FieldType::Bool, _) => Owned::Bool(self.next().is_multiple_of(2)),
                     (FieldType::Text, _) => {
                         Owned::Text(format!("t{}{}", self.digits(6), self.spice()))
                     }

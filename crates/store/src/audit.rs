@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::access::on_backend;
 use crate::db::DbConn;
@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::schema::{access_batches, access_chain_head, access_log, usage_daily};
 
 /// One access record as stored.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = access_log)]
 pub struct AccessRow {
     pub id: i64,
@@ -39,7 +39,7 @@ pub struct AccessRow {
 }
 
 /// One committed batch.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = access_batches)]
 pub struct BatchRow {
     pub id: i64,
@@ -153,10 +153,17 @@ pub fn head(conn: &mut DbConn) -> Result<(i64, String)> {
 /// (day, organisation, client system, search type, grant) of a usage line.
 type UsageKey<'a> = (NaiveDate, i64, i64, &'a str, i64);
 
-/// Write a batch, its records, the new head and the usage roll-up. Call
-/// inside the transaction that called [`lock_head`].
-pub fn append(conn: &mut DbConn, batch: &BatchRow, rows: &[AccessRow]) -> Result<()> {
-    on_backend!(conn, c => diesel::insert_into(access_batches::table).values(batch).execute(c))?;
+/// Write batches (in chain order), their records (all of them, in id
+/// order), the new head (the last batch) and the usage roll-up. Call inside
+/// the transaction that called [`lock_head`], or, for batches already
+/// chained and journaled, inside any [`write_transaction`].
+pub fn append(conn: &mut DbConn, batches: &[BatchRow], rows: &[AccessRow]) -> Result<()> {
+    let Some(last) = batches.last() else {
+        return Ok(());
+    };
+    for batch in batches {
+        on_backend!(conn, c => diesel::insert_into(access_batches::table).values(batch).execute(c))?;
+    }
     match conn {
         // In-process: one prepared single-row insert, kept in the
         // connection's statement cache, beats parsing a multi-row statement
@@ -181,8 +188,8 @@ pub fn append(conn: &mut DbConn, batch: &BatchRow, rows: &[AccessRow]) -> Result
     // (through the multi-backend wrapper it is parsed on every batch).
     on_backend!(conn, c => diesel::update(access_chain_head::table)
         .set((
-            access_chain_head::last_batch_id.eq(batch.id),
-            access_chain_head::last_hash.eq(&batch.batch_hash),
+            access_chain_head::last_batch_id.eq(last.id),
+            access_chain_head::last_hash.eq(&last.batch_hash),
         ))
         .execute(c))?;
     // Usage: requests and rows per day, organisation, client system, search type and grant.

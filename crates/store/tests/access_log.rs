@@ -86,7 +86,10 @@ fn the_subject_query_finds_exactly_one_subjects_records() {
             prev_hash: "0".repeat(64),
             batch_hash: "0".repeat(64),
         };
-        audit::write_transaction(&mut conn, |c| audit::append(c, &batch, &rows)).unwrap();
+        audit::write_transaction(&mut conn, |c| {
+            audit::append(c, std::slice::from_ref(&batch), &rows)
+        })
+        .unwrap();
         assert_eq!(ids(&mut conn, &a, None, 100), [7, 4, 1], "{backend}");
         assert_eq!(ids(&mut conn, &b, None, 100), [6, 2], "{backend}");
         assert_eq!(ids(&mut conn, &c, None, 100), [5], "{backend}");

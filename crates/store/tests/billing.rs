@@ -119,7 +119,7 @@ fn log(conn: &mut DbConn, records: &[(&str, (i64, i64), &str, i64)]) {
                 withheld: "[]".into(),
             })
             .collect();
-        audit::append(conn, &batch, &rows)
+        audit::append(conn, std::slice::from_ref(&batch), &rows)
     })
     .unwrap();
 }

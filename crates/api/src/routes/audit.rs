@@ -125,6 +125,7 @@ async fn list(
             "from": q.from, "to": q.to, "before": q.before, "limit": limit,
         }),
     );
+    crate::audit::settled(state).await?;
     let pool = state.pool.clone();
     let records = web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;
@@ -180,6 +181,7 @@ async fn subject_accesses(
         limit: 10_000,
         ..Default::default()
     };
+    crate::audit::settled(state).await?;
     let pool = state.pool.clone();
     let records = web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;

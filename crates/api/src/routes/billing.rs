@@ -67,6 +67,7 @@ pub async fn bills(
     require_finance(&caller)?;
     let period = parse_period(&query.period)?;
     let organisation = query.organisation;
+    crate::audit::settled(&state).await?;
     let pool = state.pool.clone();
     let rates = state.rates.clone();
     let bill = web::block(move || -> Result<_, ApiError> {
@@ -143,6 +144,7 @@ pub async fn usage(
         None => Period::containing(chrono::Utc::now().date_naive()),
     };
     let (client_id, org_id) = (caller.client.id, caller.client.org.id);
+    crate::audit::settled(&state).await?;
     let pool = state.pool.clone();
     let rows = web::block(move || -> Result<_, store::StoreError> {
         let mut conn = pool.get()?;

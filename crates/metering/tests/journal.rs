@@ -1,0 +1,237 @@
+//! The access journal on a real SQLite file: the writer answers from the
+//! journal and its applier brings the database up to date; a journal left
+//! by a gateway that stopped before applying it is applied by the next
+//! reader of the log, once, and a journal that does not continue the
+//! database's chain is refused.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers stop the test on failure"
+)]
+
+use diesel::prelude::*;
+use metering::journal::{self, Journal};
+use metering::verify::{verify, Verdict};
+use metering::writer::{JournalConfig, LogWriter, Replay, StartError, WriterConfig};
+use store::audit::{AccessRow, BatchRow};
+use store::schema::access_log;
+use store::testing::TestDb;
+
+fn record(request: &str, grant: i64) -> AccessRow {
+    AccessRow {
+        id: 0,
+        batch_id: 0,
+        at: chrono::Utc::now().naive_utc(),
+        request_id: request.into(),
+        client_ip: "127.0.0.1".into(),
+        organisation_id: Some(1),
+        organisation_name: Some("Utility Stores Corporation".into()),
+        org_type: Some("federal_government".into()),
+        client_system_id: Some(1),
+        client_name: Some("till".into()),
+        user_id: None,
+        user_name: None,
+        search_type: "pmt_by_cnic".into(),
+        endpoint: "/v1/pmt/{cnic}".into(),
+        parameters: "{}".into(),
+        subject_hash: Some("ab".repeat(32)),
+        rows_returned: 1,
+        status: 200,
+        grant_id: Some(grant),
+        purpose: Some("subsidy".into()),
+        withheld: String::new(),
+    }
+}
+
+fn journaled() -> WriterConfig {
+    WriterConfig {
+        journal: Some(JournalConfig {
+            capacity: 1 << 20,
+            ..JournalConfig::default()
+        }),
+        ..WriterConfig::default()
+    }
+}
+
+fn request_ids(db: &TestDb) -> Vec<String> {
+    access_log::table
+        .select(access_log::request_id)
+        .order(access_log::id)
+        .load(&mut db.url.connect().unwrap())
+        .unwrap()
+}
+
+fn intact(db: &TestDb) -> (u64, u64) {
+    match verify(&mut db.url.connect().unwrap(), None).unwrap() {
+        Verdict::Intact { batches, records } => (batches, records),
+        Verdict::Broken { batch_id, reason } => panic!("broken at {batch_id}: {reason}"),
+    }
+}
+
+fn migrated() -> TestDb {
+    let db = TestDb::sqlite();
+    store::migrate::run(&mut db.url.connect().unwrap()).unwrap();
+    db
+}
+
+#[test]
+fn answers_come_from_the_journal_and_the_database_catches_up() {
+    let db = migrated();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let writer = LogWriter::start(db.url.clone(), journaled()).unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let w = writer.clone();
+                async move { w.append(record(&format!("r{i}"), 7)).await.unwrap() }
+            })
+            .collect();
+        let ids = futures_join(tasks).await;
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=40).collect::<Vec<i64>>());
+        // Answered, maybe not yet applied: quotas count them either way.
+        let (journaled, _, failing) = writer.journal_status().unwrap();
+        assert!(journaled >= 1 && !failing);
+        let pending = writer.pending_rows(7);
+        let in_db =
+            store::audit::rows_served_under_grant(&mut db.url.connect().unwrap(), 7).unwrap();
+        assert!(pending + in_db >= 40, "{pending} + {in_db}");
+        writer.flush().await.unwrap();
+    });
+    assert_eq!(writer.pending_rows(7), 0);
+    assert_eq!(request_ids(&db).len(), 40);
+    assert_eq!(intact(&db).1, 40);
+    let served = store::audit::rows_served_under_grant(&mut db.url.connect().unwrap(), 7).unwrap();
+    assert_eq!(served, 40);
+    // The journal is locked while the writer runs: a reader leaves it alone.
+    assert_eq!(
+        metering::writer::replay(&db.url).unwrap(),
+        Replay::HeldByGateway
+    );
+}
+
+/// Await all, in order, on the current thread.
+async fn futures_join<F: std::future::Future<Output = i64> + 'static>(tasks: Vec<F>) -> Vec<i64> {
+    let set = tokio::task::LocalSet::new();
+    let handles: Vec<_> = tasks.into_iter().map(|t| set.spawn_local(t)).collect();
+    set.run_until(async {
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    })
+    .await
+}
+
+/// Chain `n` batches of two records after the database's head, as the
+/// writer would have journaled them.
+fn frames_after(db: &TestDb, n: i64, first_request: i64) -> Vec<Vec<u8>> {
+    let mut conn = db.url.connect().unwrap();
+    let mut head = store::audit::write_transaction(&mut conn, store::audit::lock_head).unwrap();
+    let mut frames = Vec::new();
+    for _ in 0..n {
+        let id = head.last_batch_id + 1;
+        let rows: Vec<AccessRow> = (0..2)
+            .map(|k| {
+                let mut r = record(&format!("j{}", first_request + (id - 1) * 2 + k), 9);
+                r.id = head.next_record_id + k;
+                r.batch_id = id;
+                r.at = metering::chain::to_micros(r.at);
+                r
+            })
+            .collect();
+        let json: Vec<Vec<u8>> = rows.iter().map(metering::chain::record_json).collect();
+        let records_hash = metering::chain::records_hash_of_json(&json);
+        let at = metering::chain::to_micros(chrono::Utc::now().naive_utc());
+        let batch = BatchRow {
+            id,
+            committed_at: at,
+            record_count: 2,
+            batch_hash: metering::chain::batch_hash(&head.last_hash, id, at, 2, &records_hash),
+            records_hash,
+            prev_hash: head.last_hash.clone(),
+        };
+        frames.push(journal::encode(&batch, &json));
+        head = store::audit::Head {
+            last_batch_id: id,
+            last_hash: batch.batch_hash,
+            next_record_id: head.next_record_id + 2,
+        };
+    }
+    frames
+}
+
+#[test]
+fn a_journal_left_unapplied_is_applied_once_by_the_next_reader() {
+    let db = migrated();
+    let path = journal::path_for(&db.url).unwrap();
+    let frames = frames_after(&db, 3, 0);
+    {
+        let mut j = Journal::open(&path, 1 << 20).unwrap();
+        for f in &frames {
+            j.append(f, false).unwrap();
+        }
+    }
+    assert!(request_ids(&db).is_empty());
+    assert_eq!(
+        metering::writer::replay(&db.url).unwrap(),
+        Replay::Applied(3)
+    );
+    assert_eq!(request_ids(&db), ["j0", "j1", "j2", "j3", "j4", "j5"]);
+    assert_eq!(intact(&db), (3, 6));
+    // Applied once: the journal is empty now.
+    assert_eq!(
+        metering::writer::replay(&db.url).unwrap(),
+        Replay::Applied(0)
+    );
+    assert_eq!(intact(&db), (3, 6));
+
+    // A writer started on a journal the database partly has applies the rest
+    // and continues the chain.
+    let frames = frames_after(&db, 2, 100);
+    {
+        let mut j = Journal::open(&path, 1 << 20).unwrap();
+        for f in &frames {
+            j.append(f, false).unwrap();
+        }
+    }
+    let mut conn = db.url.connect().unwrap();
+    // The first of the two is already in the database (applied, then a crash
+    // before the journal was reused).
+    let entry = Journal::open(&path, 0).unwrap().scan().unwrap().remove(0);
+    store::audit::write_transaction(&mut conn, |c| {
+        store::audit::append(c, std::slice::from_ref(&entry.batch), &entry.rows)
+    })
+    .unwrap();
+    let writer = LogWriter::start(db.url.clone(), journaled()).unwrap();
+    assert_eq!(intact(&db), (5, 10));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(writer.append(record("after", 9)).await.unwrap(), 11);
+        writer.flush().await.unwrap();
+    });
+    assert_eq!(intact(&db), (6, 11));
+}
+
+#[test]
+fn a_journal_that_does_not_continue_the_chain_is_refused() {
+    let db = migrated();
+    let path = journal::path_for(&db.url).unwrap();
+    // Two batches, of which only the second is journaled: a gap.
+    let frames = frames_after(&db, 2, 0);
+    {
+        let mut j = Journal::open(&path, 1 << 20).unwrap();
+        j.append(&frames[1], false).unwrap();
+    }
+    let err = metering::writer::replay(&db.url).unwrap_err();
+    assert!(matches!(err, StartError::Chain(_)), "{err}");
+    assert!(LogWriter::start(db.url.clone(), journaled()).is_err());
+    assert!(request_ids(&db).is_empty());
+}
