@@ -153,6 +153,7 @@ impl Log {
                     max_lag: std::time::Duration::from_millis(
                         self.access_journal_max_lag_millis.max(1),
                     ),
+                    ..metering::writer::JournalConfig::default()
                 }),
         }
     }

@@ -77,6 +77,9 @@ pub struct JournalConfig {
     /// are refused (503) until the database catches up: a database that
     /// cannot be written stops the answers, as without a journal.
     pub max_lag: Duration,
+    /// How long the applier lets batches gather before it applies them:
+    /// one transaction (and one fsync) for all of them.
+    pub apply_interval: Duration,
 }
 
 impl Default for JournalConfig {
@@ -84,6 +87,7 @@ impl Default for JournalConfig {
         Self {
             capacity: 32 << 20,
             max_lag: Duration::from_secs(2),
+            apply_interval: Duration::from_millis(20),
         }
     }
 }
@@ -174,7 +178,9 @@ impl LogWriter {
             let progress = Arc::clone(&progress);
             std::thread::Builder::new()
                 .name("access-apply".into())
-                .spawn(move || run_applier(&url, config, Some(conn), &apply_rx, &progress))?;
+                .spawn(move || {
+                    run_applier(&url, config, jc, Some(conn), &apply_rx, &progress);
+                })?;
         }
         {
             let progress = Arc::clone(&progress);
@@ -499,6 +505,7 @@ fn run_journaled(
 fn run_applier(
     url: &DatabaseUrl,
     config: WriterConfig,
+    jc: JournalConfig,
     mut conn: Option<DbConn>,
     rx: &mpsc::Receiver<(BatchRow, Vec<AccessRow>)>,
     progress: &Progress,
@@ -510,6 +517,7 @@ fn run_applier(
             let Ok((b, r)) = rx.recv() else { return };
             batches.push(b);
             rows.extend(r);
+            std::thread::sleep(jc.apply_interval);
         }
         while rows.len() < APPLY_MAX_RECORDS {
             match rx.try_recv() {
