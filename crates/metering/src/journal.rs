@@ -121,6 +121,12 @@ impl Journal {
         })
     }
 
+    /// The journal's file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn io(&self, source: io::Error) -> JournalError {
         JournalError::Io {
             path: self.path.clone(),

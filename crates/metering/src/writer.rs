@@ -298,19 +298,30 @@ pub fn replay(url: &DatabaseUrl) -> Result<Replay, StartError> {
 /// Apply the journal's batches the database lacks, then empty the journal.
 fn recover(journal: &mut Journal, conn: &mut DbConn) -> Result<usize, StartError> {
     let head = store::audit::write_transaction(conn, store::audit::lock_head)?;
-    let missing: Vec<journal::Entry> = journal
-        .scan()?
-        .into_iter()
-        .filter(|e| e.batch.id > head.last_batch_id)
-        .collect();
-    if let Some(first) = missing.first() {
-        if first.batch.id != head.last_batch_id + 1 || first.batch.prev_hash != head.last_hash {
+    let entries = journal.scan()?;
+    // The frames read are one chain; its first frame places it against the
+    // database's: a batch the database has (the same one), or the next.
+    if let Some(first) = entries.first() {
+        let id = first.batch.id;
+        let belongs = if id <= head.last_batch_id {
+            store::audit::batch(conn, id)?.is_some_and(|b| b.batch_hash == first.batch.batch_hash)
+        } else {
+            id == head.last_batch_id + 1 && first.batch.prev_hash == head.last_hash
+        };
+        if !belongs {
             return Err(StartError::Chain(format!(
-                "its first batch not in the database is {}, the database's newest is {}",
-                first.batch.id, head.last_batch_id
+                "{}: its batch {id} is not the database's (whose newest is {}); \
+                 a journal belongs to one database: if this database was replaced on purpose, \
+                 move the journal aside",
+                journal.path().display(),
+                head.last_batch_id
             )));
         }
     }
+    let missing: Vec<journal::Entry> = entries
+        .into_iter()
+        .filter(|e| e.batch.id > head.last_batch_id)
+        .collect();
     // Large transactions, as the applier makes them.
     let mut i = 0;
     while i < missing.len() {

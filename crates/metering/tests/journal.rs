@@ -234,4 +234,24 @@ fn a_journal_that_does_not_continue_the_chain_is_refused() {
     assert!(matches!(err, StartError::Chain(_)), "{err}");
     assert!(LogWriter::start(db.url.clone(), journaled()).is_err());
     assert!(request_ids(&db).is_empty());
+
+    // The journal of another database: its batch 1 is not this one's.
+    let other = migrated();
+    let theirs = frames_after(&other, 1, 50);
+    std::fs::remove_file(&path).unwrap();
+    {
+        let mut j = Journal::open(&path, 1 << 20).unwrap();
+        j.append(&frames[0], false).unwrap();
+    }
+    assert_eq!(
+        metering::writer::replay(&db.url).unwrap(),
+        Replay::Applied(1)
+    );
+    {
+        let mut j = Journal::open(&path, 1 << 20).unwrap();
+        j.append(&theirs[0], true).unwrap();
+    }
+    let err = metering::writer::replay(&db.url).unwrap_err();
+    assert!(err.to_string().contains("move the journal aside"), "{err}");
+    assert_eq!(request_ids(&db), ["j0", "j1"]);
 }
