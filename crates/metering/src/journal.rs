@@ -11,12 +11,15 @@
 //! its records' digests and the previous batch's hash, so a torn or stale
 //! frame is told from a good one without a separate checksum.
 //!
-//! Frames are written one after another from the start of the file; when
-//! every frame written so far has been applied (and the database has
-//! fsynced it), the next frame goes back to the start. Reading stops at the
-//! first frame that is not whole, or that does not continue the chain of
-//! the one before: what lies beyond the newest frame was written earlier,
-//! with lower batch ids.
+//! The file is two segments (halves). Frames are written one after another
+//! from the start of a segment; when the next frame does not fit, writing
+//! moves to the start of the other segment, which is allowed only once
+//! every frame in it has been applied (and the database has fsynced it);
+//! otherwise the journal is full and the request is refused. Reading a
+//! segment stops at the first frame that is not whole, or that does not
+//! continue the chain of the one before it: what lies beyond the newest
+//! frame of a segment was written earlier, with lower batch ids. The two
+//! segments' frames, in batch order, are the journal.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -70,15 +73,23 @@ pub struct Entry {
 pub struct Journal {
     file: File,
     path: PathBuf,
-    capacity: u64,
-    /// Where the next frame goes.
+    /// Bytes per segment.
+    segment: u64,
+    /// The segment written to (0 or 1).
+    current: usize,
+    /// Where the next frame goes, within the current segment.
     offset: u64,
+    /// The newest batch id written to each segment since the journal was
+    /// last cleared (0: none).
+    newest: [i64; 2],
 }
 
 impl Journal {
-    /// Open (creating and preallocating to `capacity` bytes when needed)
-    /// and lock the journal at `path`. Fails with [`JournalError::Locked`]
-    /// when another process holds it.
+    /// Open and lock the journal at `path`, creating it with `capacity`
+    /// bytes when it does not exist or is empty; an existing journal keeps
+    /// its size (its segments' frames are where that size put them) until
+    /// [`Journal::resize`]. Fails with [`JournalError::Locked`] when another
+    /// process holds it.
     pub fn open(path: &Path, capacity: u64) -> Result<Self, JournalError> {
         let io = |source| JournalError::Io {
             path: path.to_owned(),
@@ -101,24 +112,44 @@ impl Journal {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         let len = file.metadata().map_err(io)?.len();
-        if len < capacity {
-            // Written zeros, not a sparse or `fallocate`d file: overwriting
-            // blocks already written needs no metadata update, so each
-            // frame costs one data write.
-            let zeros = vec![0u8; 1 << 20];
-            let mut at = len;
-            while at < capacity {
-                let n = usize::try_from((capacity - at).min(1 << 20)).unwrap_or(1 << 20);
-                file.write_all_at(&zeros[..n], at).map_err(io)?;
-                at += n as u64;
-            }
-        }
-        Ok(Self {
+        let mut journal = Self {
             file,
             path: path.to_owned(),
-            capacity: capacity.max(len),
+            segment: len / 2,
+            current: 0,
             offset: 0,
-        })
+            newest: [0, 0],
+        };
+        if len == 0 {
+            journal.resize(capacity)?;
+        }
+        Ok(journal)
+    }
+
+    /// Make an empty journal (just [`Journal::clear`]ed) `capacity` bytes.
+    pub fn resize(&mut self, capacity: u64) -> Result<(), JournalError> {
+        let capacity = capacity / 2 * 2;
+        if capacity == self.segment * 2 {
+            return Ok(());
+        }
+        self.file.set_len(0).map_err(|e| self.io(e))?;
+        // Written zeros, not a sparse or `fallocate`d file: overwriting
+        // blocks already written needs no metadata update, so each frame
+        // costs one data write.
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = 0;
+        while at < capacity {
+            let n = usize::try_from((capacity - at).min(1 << 20)).unwrap_or(1 << 20);
+            self.file
+                .write_all_at(&zeros[..n], at)
+                .map_err(|e| self.io(e))?;
+            at += n as u64;
+        }
+        self.segment = capacity / 2;
+        self.current = 0;
+        self.offset = 0;
+        self.newest = [0, 0];
+        Ok(())
     }
 
     /// The journal's file.
@@ -134,23 +165,30 @@ impl Journal {
         }
     }
 
-    /// Every whole frame from the start that continues the chain of the one
-    /// before it, in order.
+    /// Every whole frame of both segments, in batch order: in each segment,
+    /// the frames from its start that each continue the chain of the one
+    /// before.
     pub fn scan(&self) -> Result<Vec<Entry>, JournalError> {
-        let len = self.file.metadata().map_err(|e| self.io(e))?.len();
         let mut entries: Vec<Entry> = Vec::new();
-        let mut at = 0;
-        while let Some((entry, next)) = self.read_frame(at, len).map_err(|e| self.io(e))? {
-            if let Some(prev) = entries.last() {
-                if entry.batch.id != prev.batch.id + 1
-                    || entry.batch.prev_hash != prev.batch.batch_hash
-                {
-                    break;
+        for seg in 0..2 {
+            let base = self.segment * seg;
+            let end = base + self.segment;
+            let mut run: Vec<Entry> = Vec::new();
+            let mut at = base;
+            while let Some((entry, next)) = self.read_frame(at, end).map_err(|e| self.io(e))? {
+                if let Some(prev) = run.last() {
+                    if entry.batch.id != prev.batch.id + 1
+                        || entry.batch.prev_hash != prev.batch.batch_hash
+                    {
+                        break;
+                    }
                 }
+                run.push(entry);
+                at = next;
             }
-            entries.push(entry);
-            at = next;
+            entries.extend(run);
         }
+        entries.sort_by_key(|e| e.batch.id);
         Ok(entries)
     }
 
@@ -176,30 +214,40 @@ impl Journal {
         Ok(decode(&payload).map(|e| (e, next)))
     }
 
-    /// Append one frame made by [`encode`]; with `restart`, at the start of
-    /// the file (every frame before has been applied). Returns once the
-    /// frame is on stable storage.
-    pub fn append(&mut self, frame: &[u8], restart: bool) -> Result<(), JournalError> {
-        if restart {
-            self.offset = 0;
-        }
-        let end = self.offset + frame.len() as u64;
-        if end > self.capacity {
+    /// Append the frame of batch `id` made by [`encode`], after the frames
+    /// before it, or at the start of the other segment when it does not fit
+    /// and every frame there is applied (`applied`: the newest batch the
+    /// database has committed). Returns once the frame is on stable storage.
+    pub fn append(&mut self, frame: &[u8], id: i64, applied: i64) -> Result<(), JournalError> {
+        let len = frame.len() as u64;
+        if len > self.segment {
             return Err(JournalError::Full);
         }
-        self.file
-            .write_all_at(frame, self.offset)
-            .map_err(|e| self.io(e))?;
-        self.offset = end;
+        if self.offset + len > self.segment {
+            let other = 1 - self.current;
+            if self.newest[other] > applied {
+                return Err(JournalError::Full);
+            }
+            self.current = other;
+            self.offset = 0;
+        }
+        let at = self.segment * self.current as u64 + self.offset;
+        self.file.write_all_at(frame, at).map_err(|e| self.io(e))?;
+        self.offset += len;
+        self.newest[self.current] = id;
         Ok(())
     }
 
     /// Mark the journal empty (every frame in it has been applied).
     pub fn clear(&mut self) -> Result<(), JournalError> {
-        self.file
-            .write_all_at(&[0u8; 8], 0)
-            .map_err(|e| self.io(e))?;
+        for at in [0, self.segment] {
+            self.file
+                .write_all_at(&[0u8; 8], at)
+                .map_err(|e| self.io(e))?;
+        }
+        self.current = 0;
         self.offset = 0;
+        self.newest = [0, 0];
         Ok(())
     }
 }
@@ -305,21 +353,19 @@ mod tests {
         }
     }
 
+    fn ids(j: &Journal) -> Vec<i64> {
+        j.scan().unwrap().iter().map(|e| e.batch.id).collect()
+    }
+
     #[test]
-    fn frames_read_back_stop_at_a_torn_one_and_ignore_what_lies_beyond_a_restart() {
+    fn frames_read_back_in_order_across_segments_and_stop_at_a_torn_or_stale_one() {
         let dir = tempdir();
         let path = dir.join("log.access-journal");
-        let mut j = Journal::open(&path, 1 << 16).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 16);
+        let mut j = Journal::open(&path, 1 << 13).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 13);
         assert!(j.scan().unwrap().is_empty());
         let (b1, f1) = batch(&genesis(), 3);
-        let (b2, f2) = batch(&b1, 1);
-        let (b3, f3) = batch(&b2, 2);
-        j.append(&f1, false).unwrap();
-        j.append(&f2, false).unwrap();
-        j.append(&f3, false).unwrap();
-        let ids: Vec<i64> = j.scan().unwrap().iter().map(|e| e.batch.id).collect();
-        assert_eq!(ids, [1, 2, 3]);
+        j.append(&f1, 1, 0).unwrap();
         let entries = j.scan().unwrap();
         assert_eq!(entries[0].batch, b1);
         assert_eq!(entries[0].rows.len(), 3);
@@ -327,36 +373,64 @@ mod tests {
 
         // A second process cannot take it.
         assert!(matches!(
-            Journal::open(&path, 1 << 16),
+            Journal::open(&path, 1 << 13),
             Err(JournalError::Locked(_))
         ));
 
-        // Back to the start: frames 1-3 lie beyond frame 4 and are not read.
-        let (b4, f4) = batch(&b3, 1);
-        j.append(&f4, true).unwrap();
-        let ids: Vec<i64> = j.scan().unwrap().iter().map(|e| e.batch.id).collect();
-        assert_eq!(ids, [4]);
+        // Fill both segments while nothing is applied: then it is full.
+        let mut last = b1;
+        loop {
+            let (b, f) = batch(&last, 1);
+            match j.append(&f, b.id, 0) {
+                Ok(()) => last = b,
+                Err(JournalError::Full) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(j.current, 1);
+        assert_eq!(ids(&j), (1..=last.id).collect::<Vec<_>>());
 
-        // A torn frame (its end not written) ends the journal.
-        let (_, mut f5) = batch(&b4, 2);
-        let n = f5.len();
-        f5[n - 20..].fill(0);
-        j.append(&f5, false).unwrap();
-        let ids: Vec<i64> = j.scan().unwrap().iter().map(|e| e.batch.id).collect();
-        assert_eq!(ids, [4]);
+        // Once the first segment is applied, writing goes back to its start;
+        // its older frames beyond the new one are not read.
+        let (b, f) = batch(&last, 1);
+        let first_segment_last = j.newest[0];
+        j.append(&f, b.id, first_segment_last).unwrap();
+        assert_eq!(j.current, 0);
+        assert!(first_segment_last >= 2);
+        let expected: Vec<i64> = (first_segment_last + 1..=b.id).collect();
+        assert_eq!(ids(&j), expected);
+
+        // A torn frame (its end not written) ends its segment.
+        let (_, mut torn) = batch(&b, 2);
+        let n = torn.len();
+        torn[n - 20..].fill(0);
+        j.append(&torn, b.id + 1, b.id).unwrap();
+        assert_eq!(ids(&j), expected);
 
         // An edited record breaks its frame.
-        let mut bad = f4.clone();
-        let pos = bad.windows(7).position(|w| w == b"req-400").unwrap();
-        bad[pos + 6] = b'9';
-        j.append(&bad, true).unwrap();
-        assert!(j.scan().unwrap().is_empty());
-
         j.clear().unwrap();
         assert!(j.scan().unwrap().is_empty());
-        // Full: a frame that does not fit is refused, nothing written.
-        let big = vec![b'x'; 1 << 17];
-        assert!(matches!(j.append(&big, true), Err(JournalError::Full)));
+        let mut bad = f1.clone();
+        let pos = bad.windows(7).position(|w| w == b"req-100").unwrap();
+        bad[pos + 6] = b'9';
+        j.append(&bad, 1, 0).unwrap();
+        assert!(j.scan().unwrap().is_empty());
+
+        // A frame larger than a segment is refused, nothing written.
+        j.clear().unwrap();
+        j.append(&f1, 1, 0).unwrap();
+        let big = vec![b'x'; 1 << 13];
+        assert!(matches!(j.append(&big, 2, 1), Err(JournalError::Full)));
+        drop(j);
+
+        // Reopened with another capacity, it keeps its size (and frames)
+        // until resized.
+        let mut j = Journal::open(&path, 1 << 14).unwrap();
+        assert_eq!(ids(&j), [1]);
+        j.clear().unwrap();
+        j.resize(1 << 14).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 14);
+        assert!(j.scan().unwrap().is_empty());
         drop(j);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -159,6 +159,7 @@ impl LogWriter {
         let mut journal = Journal::open(&path, jc.capacity)?;
         let mut conn = connect(&url, config)?;
         let replayed = recover(&mut journal, &mut conn)?;
+        journal.resize(jc.capacity)?;
         if replayed > 0 {
             tracing::warn!(
                 batches = replayed,
@@ -485,7 +486,7 @@ fn run_journaled(
             continue;
         }
         let (batch, rows, json) = chain_batch(&jobs, &head);
-        if let Err(e) = journal.append(&journal::encode(&batch, &json), unapplied.is_empty()) {
+        if let Err(e) = journal.append(&journal::encode(&batch, &json), batch.id, applied) {
             tracing::error!(error = %e, records = jobs.len(), "access journal write failed");
             refuse(jobs, &LogError::Unavailable(e.to_string()));
             continue;

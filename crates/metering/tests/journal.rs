@@ -114,6 +114,37 @@ fn answers_come_from_the_journal_and_the_database_catches_up() {
     );
 }
 
+#[test]
+fn a_small_journal_carries_many_times_its_size_through_its_two_segments() {
+    let db = migrated();
+    let config = WriterConfig {
+        journal: Some(JournalConfig {
+            // About 50 records a segment.
+            capacity: 64 << 10,
+            ..JournalConfig::default()
+        }),
+        ..WriterConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let writer = LogWriter::start(db.url.clone(), config).unwrap();
+    rt.block_on(async {
+        for round in 0..50 {
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let w = writer.clone();
+                    async move { w.append(record(&format!("r{round}-{i}"), 7)).await.unwrap() }
+                })
+                .collect();
+            futures_join(tasks).await;
+            writer.flush().await.unwrap();
+        }
+    });
+    assert_eq!(intact(&db).1, 2_000);
+    assert_eq!(request_ids(&db).len(), 2_000);
+}
+
 /// Await all, in order, on the current thread.
 async fn futures_join<F: std::future::Future<Output = i64> + 'static>(tasks: Vec<F>) -> Vec<i64> {
     let set = tokio::task::LocalSet::new();
@@ -174,7 +205,7 @@ fn a_journal_left_unapplied_is_applied_once_by_the_next_reader() {
     {
         let mut j = Journal::open(&path, 1 << 20).unwrap();
         for f in &frames {
-            j.append(f, false).unwrap();
+            j.append(f, 1, 0).unwrap();
         }
     }
     assert!(request_ids(&db).is_empty());
@@ -197,7 +228,7 @@ fn a_journal_left_unapplied_is_applied_once_by_the_next_reader() {
     {
         let mut j = Journal::open(&path, 1 << 20).unwrap();
         for f in &frames {
-            j.append(f, false).unwrap();
+            j.append(f, 1, 0).unwrap();
         }
     }
     let mut conn = db.url.connect().unwrap();
@@ -228,7 +259,7 @@ fn a_journal_that_does_not_continue_the_chain_is_refused() {
     let frames = frames_after(&db, 2, 0);
     {
         let mut j = Journal::open(&path, 1 << 20).unwrap();
-        j.append(&frames[1], false).unwrap();
+        j.append(&frames[1], 1, 0).unwrap();
     }
     let err = metering::writer::replay(&db.url).unwrap_err();
     assert!(matches!(err, StartError::Chain(_)), "{err}");
@@ -241,7 +272,7 @@ fn a_journal_that_does_not_continue_the_chain_is_refused() {
     std::fs::remove_file(&path).unwrap();
     {
         let mut j = Journal::open(&path, 1 << 20).unwrap();
-        j.append(&frames[0], false).unwrap();
+        j.append(&frames[0], 1, 0).unwrap();
     }
     assert_eq!(
         metering::writer::replay(&db.url).unwrap(),
@@ -249,7 +280,7 @@ fn a_journal_that_does_not_continue_the_chain_is_refused() {
     );
     {
         let mut j = Journal::open(&path, 1 << 20).unwrap();
-        j.append(&theirs[0], true).unwrap();
+        j.append(&theirs[0], 1, 0).unwrap();
     }
     let err = metering::writer::replay(&db.url).unwrap_err();
     assert!(err.to_string().contains("move the journal aside"), "{err}");
