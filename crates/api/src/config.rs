@@ -131,6 +131,9 @@ pub struct Log {
     /// When the database has not applied a journaled batch for this long
     /// (locked, read-only, full), requests are refused with 503.
     pub access_journal_max_lag_millis: u64,
+    /// How long journaled batches gather before the database applies them
+    /// in one transaction (a reader of the log cuts it short).
+    pub access_journal_apply_millis: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -153,7 +156,9 @@ impl Log {
                     max_lag: std::time::Duration::from_millis(
                         self.access_journal_max_lag_millis.max(1),
                     ),
-                    ..metering::writer::JournalConfig::default()
+                    apply_interval: std::time::Duration::from_millis(
+                        self.access_journal_apply_millis,
+                    ),
                 }),
         }
     }
@@ -229,6 +234,7 @@ impl Default for Log {
             access_journal: true,
             access_journal_bytes: metering::writer::JournalConfig::default().capacity,
             access_journal_max_lag_millis: 2_000,
+            access_journal_apply_millis: 20,
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -78,7 +78,9 @@ pub struct JournalConfig {
     /// cannot be written stops the answers, as without a journal.
     pub max_lag: Duration,
     /// How long the applier lets batches gather before it applies them:
-    /// one transaction (and one fsync) for all of them.
+    /// one transaction (and one fsync) for all of them, and each page of
+    /// the log's indexes written once for many records. A reader of the log
+    /// ([`LogWriter::flush`]) cuts it short.
     pub apply_interval: Duration,
 }
 
@@ -114,6 +116,10 @@ struct Progress {
     /// Rows per grant journaled and not yet applied (for quotas, which are
     /// read from the database's usage roll-up).
     pending: Mutex<HashMap<i64, i64>>,
+    /// A reader waits for the database to catch up: apply now, not at the
+    /// end of the interval.
+    hurry: Mutex<bool>,
+    hurried: Condvar,
 }
 
 impl Progress {
@@ -173,6 +179,8 @@ impl LogWriter {
             applied,
             failing: AtomicBool::new(false),
             pending: Mutex::new(HashMap::new()),
+            hurry: Mutex::new(false),
+            hurried: Condvar::new(),
         });
         let (apply_tx, apply_rx) = mpsc::channel();
         {
@@ -228,6 +236,10 @@ impl LogWriter {
         };
         let target = p.journaled.load(Ordering::Acquire);
         let mut applied = p.applied.subscribe();
+        if *applied.borrow() < target {
+            *p.hurry.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            p.hurried.notify_one();
+        }
         let reached = applied
             .wait_for(|a| *a >= target)
             .await
@@ -529,7 +541,16 @@ fn run_applier(
             let Ok((b, r)) = rx.recv() else { return };
             batches.push(b);
             rows.extend(r);
-            std::thread::sleep(jc.apply_interval);
+            // Let batches gather for the interval, unless a reader hurries us.
+            let hurry = progress
+                .hurry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (mut hurry, _) = progress
+                .hurried
+                .wait_timeout_while(hurry, jc.apply_interval, |h| !*h)
+                .unwrap_or_else(PoisonError::into_inner);
+            *hurry = false;
         }
         while rows.len() < APPLY_MAX_RECORDS {
             match rx.try_recv() {
