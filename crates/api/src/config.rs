@@ -233,7 +233,7 @@ impl Default for Log {
             access_sqlite_synchronous: SqliteSync::Full,
             access_journal: true,
             access_journal_bytes: metering::writer::JournalConfig::default().capacity,
-            access_journal_max_lag_millis: 2_000,
+            access_journal_max_lag_millis: 10_000,
             access_journal_apply_millis: 20,
         }
     }

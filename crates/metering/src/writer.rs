@@ -88,7 +88,7 @@ impl Default for JournalConfig {
     fn default() -> Self {
         Self {
             capacity: 32 << 20,
-            max_lag: Duration::from_secs(2),
+            max_lag: Duration::from_secs(10),
             apply_interval: Duration::from_millis(20),
         }
     }
