@@ -102,6 +102,8 @@ impl Journal {
             .truncate(false)
             // Each write returns once its data is on stable storage.
             .custom_flags(libc::O_DSYNC)
+            // Access records: who looked at whose data. Not for other users.
+            .mode(0o600)
             .open(path)
             .map_err(io)?;
         match file.try_lock() {
@@ -363,6 +365,11 @@ mod tests {
         let path = dir.join("log.access-journal");
         let mut j = Journal::open(&path, 1 << 13).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 13);
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         assert!(j.scan().unwrap().is_empty());
         let (b1, f1) = batch(&genesis(), 3);
         j.append(&f1, 1, 0).unwrap();
