@@ -101,6 +101,31 @@ fn unknown_paths_get_problem_json_and_admin_reports_health() {
 #[test]
 fn the_demo_creates_its_pki_and_registry_and_serves() {
     let dir = TempDir::new("demo");
+    // The journal of a registry deleted to start afresh: a frame of batch 2
+    // (a gap for a new registry). The demo removes it; a gateway alone would
+    // refuse to start on it.
+    let journal = dir.0.join("var/demo/registry.db.access-journal");
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let records_hash = metering::chain::records_hash_of_json(&[]);
+        let prev = "ab".repeat(32);
+        let batch = store::audit::BatchRow {
+            id: 2,
+            committed_at: at,
+            record_count: 0,
+            batch_hash: metering::chain::batch_hash(&prev, 2, at, 0, &records_hash),
+            records_hash,
+            prev_hash: prev,
+        };
+        let mut j = metering::journal::Journal::open(&journal, 1 << 20).unwrap();
+        j.append(&metering::journal::encode(&batch, &[]), 2, 0)
+            .unwrap();
+        assert_eq!(j.scan().unwrap().len(), 1);
+    }
     let mut child = Command::new(BIN)
         .args(["demo", "--households", "500"])
         .current_dir(&dir.0)
@@ -133,6 +158,8 @@ fn the_demo_creates_its_pki_and_registry_and_serves() {
         .json()
         .unwrap();
     assert_eq!(body["households"], 500);
+    // A new journal, of the default size, beside the new registry.
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 32 << 20);
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -24,7 +24,19 @@ pub fn prepare(households: u64) -> anyhow::Result<Config> {
     let config = Config::load(None, std::env::vars())?;
     let url = store::DatabaseUrl::parse(&config.database.url)?;
     let existing = match &url {
-        store::DatabaseUrl::Sqlite(p) if !p.exists() => 0,
+        store::DatabaseUrl::Sqlite(p) if !p.exists() => {
+            // The demo registry was deleted to start afresh: its access
+            // journal goes with it (a gateway refuses a journal that is not
+            // its database's chain). Only the demo does this.
+            if let Some(journal) = metering::journal::path_for(&url) {
+                if journal.exists() {
+                    std::fs::remove_file(&journal)
+                        .with_context(|| format!("cannot remove {}", journal.display()))?;
+                    println!("removed {} (its registry is gone)", journal.display());
+                }
+            }
+            0
+        }
         _ => {
             let mut conn = url.connect()?;
             store::migrate::run(&mut conn)?;
