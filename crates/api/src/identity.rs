@@ -352,15 +352,13 @@ pub fn choose_grant(
 /// Rows served under the grant so far, read from the metered usage.
 pub async fn rows_served(state: &AppState, grant: &GrantInForce) -> Result<i64, ApiError> {
     let pool = state.pool.clone();
+    let log = state.log.clone();
     let id = grant.id;
-    // Pending first: a batch applied in between counts twice, never zero times.
-    let pending = state.log.pending_rows(id);
-    Ok(pending
-        + web::block(move || -> Result<_, store::StoreError> {
-            let mut conn = pool.get()?;
-            store::audit::rows_served_under_grant(&mut conn, id)
-        })
-        .await??)
+    Ok(web::block(move || -> Result<_, store::StoreError> {
+        let mut conn = pool.get()?;
+        log.rows_served_under_grant(&mut conn, id)
+    })
+    .await??)
 }
 
 /// Refuse when `rows` more on top of `served` would exceed the grant's quota.
@@ -403,8 +401,8 @@ pub fn to_policy_grant(g: &store::access::Grant) -> Result<policy::Grant, String
 /// what other replicas served shows within [`GrantCache::TTL`]. A revoked
 /// grant stops serving within the same time, and at once after SIGHUP.
 pub struct GrantCache {
-    /// Rows answered whose records the database has not yet applied (the
-    /// access journal's), added to the usage read from it.
+    /// Reads rows served, including those whose records the database has
+    /// not yet applied (the access journal's).
     log: metering::writer::LogWriter,
     entries: RwLock<HashMap<i64, Arc<OrgGrants>>>,
     /// Rows served per grant since its organisation's entry was read.
@@ -469,12 +467,7 @@ impl GrantCache {
             }
         }
         for g in &grants {
-            // Pending first: a batch applied in between counts twice, never zero times.
-            let pending = self.log.pending_rows(g.id);
-            served.insert(
-                g.id,
-                pending + store::audit::rows_served_under_grant(conn, g.id)?,
-            );
+            served.insert(g.id, self.log.rows_served_under_grant(conn, g.id)?);
         }
         let entry = Arc::new(OrgGrants {
             read_at: Instant::now(),

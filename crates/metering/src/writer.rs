@@ -247,9 +247,21 @@ impl LogWriter {
         Ok(*reached)
     }
 
+    /// Rows served under `grant_id` so far (for its quota): the database's
+    /// usage roll-up plus the rows answered whose records the database has
+    /// not yet applied. The pending rows are read first: a batch applied in
+    /// between is then counted twice, never missed.
+    pub fn rows_served_under_grant(
+        &self,
+        conn: &mut DbConn,
+        grant_id: i64,
+    ) -> Result<i64, StoreError> {
+        let pending = self.pending_rows(grant_id);
+        Ok(pending + store::audit::rows_served_under_grant(conn, grant_id)?)
+    }
+
     /// Rows under `grant_id` answered but not yet in the database's usage
-    /// roll-up. Read it before the roll-up: a batch applied in between is
-    /// then counted twice, never missed.
+    /// roll-up.
     #[must_use]
     pub fn pending_rows(&self, grant_id: i64) -> i64 {
         self.progress.as_ref().map_or(0, |p| {
