@@ -164,7 +164,7 @@ impl LogWriter {
         };
         let mut journal = Journal::open(&path, jc.capacity)?;
         let mut conn = connect(&url, config)?;
-        let replayed = recover(&mut journal, &mut conn)?;
+        let (replayed, head) = recover(&mut journal, &mut conn)?;
         journal.resize(jc.capacity)?;
         if replayed > 0 {
             tracing::warn!(
@@ -172,7 +172,6 @@ impl LogWriter {
                 "access log: applied batches the journal held"
             );
         }
-        let head = store::audit::write_transaction(&mut conn, store::audit::lock_head)?;
         let (applied, _) = watch::channel(head.last_batch_id);
         let progress = Arc::new(Progress {
             journaled: AtomicI64::new(head.last_batch_id),
@@ -317,12 +316,13 @@ pub fn replay(url: &DatabaseUrl) -> Result<Replay, StartError> {
         Err(e) => return Err(e.into()),
     };
     let mut conn = connect(url, WriterConfig::default())?;
-    Ok(Replay::Applied(recover(&mut journal, &mut conn)?))
+    Ok(Replay::Applied(recover(&mut journal, &mut conn)?.0))
 }
 
-/// Apply the journal's batches the database lacks, then empty the journal.
-fn recover(journal: &mut Journal, conn: &mut DbConn) -> Result<usize, StartError> {
-    let head = store::audit::write_transaction(conn, store::audit::lock_head)?;
+/// Apply the journal's batches the database lacks, then empty the journal;
+/// the number applied and the chain head after them.
+fn recover(journal: &mut Journal, conn: &mut DbConn) -> Result<(usize, Head), StartError> {
+    let mut head = store::audit::write_transaction(conn, store::audit::lock_head)?;
     let entries = journal.scan()?;
     // The frames read are one chain; its first frame places it against the
     // database's: a batch the database has (the same one), or the next.
@@ -343,29 +343,35 @@ fn recover(journal: &mut Journal, conn: &mut DbConn) -> Result<usize, StartError
             )));
         }
     }
-    let missing: Vec<journal::Entry> = entries
-        .into_iter()
-        .filter(|e| e.batch.id > head.last_batch_id)
-        .collect();
     // Large transactions, as the applier makes them.
-    let mut i = 0;
-    while i < missing.len() {
-        let mut records = 0;
-        let mut j = i;
-        while j < missing.len() && records < APPLY_MAX_RECORDS {
-            records += missing[j].rows.len();
-            j += 1;
+    let mut applied = 0;
+    let mut batches: Vec<BatchRow> = Vec::new();
+    let mut rows: Vec<AccessRow> = Vec::new();
+    let newest = head.last_batch_id;
+    let mut missing = entries
+        .into_iter()
+        .filter(|e| e.batch.id > newest)
+        .peekable();
+    while let Some(entry) = missing.next() {
+        batches.push(entry.batch);
+        rows.extend(entry.rows);
+        if rows.len() >= APPLY_MAX_RECORDS || missing.peek().is_none() {
+            store::audit::write_transaction(conn, |c| store::audit::append(c, &batches, &rows))?;
+            applied += batches.len();
+            if let Some(last) = batches.last() {
+                head = Head {
+                    last_batch_id: last.id,
+                    last_hash: last.batch_hash.clone(),
+                    next_record_id: head.next_record_id
+                        + i64::try_from(rows.len()).unwrap_or(i64::MAX),
+                };
+            }
+            batches.clear();
+            rows.clear();
         }
-        let batches: Vec<BatchRow> = missing[i..j].iter().map(|e| e.batch.clone()).collect();
-        let rows: Vec<AccessRow> = missing[i..j]
-            .iter()
-            .flat_map(|e| e.rows.iter().cloned())
-            .collect();
-        store::audit::write_transaction(conn, |c| store::audit::append(c, &batches, &rows))?;
-        i = j;
     }
     journal.clear()?;
-    Ok(missing.len())
+    Ok((applied, head))
 }
 
 /// The most records the applier commits in one transaction.
@@ -438,9 +444,17 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-/// Number and chain the jobs' records as the batch after `head`: the
-/// batch, its records and their JSON.
-fn chain_batch(jobs: &[Job], head: &Head) -> (BatchRow, Vec<AccessRow>, Vec<Vec<u8>>) {
+/// A batch chained after `head`, and the head after it.
+struct Chained {
+    batch: BatchRow,
+    rows: Vec<AccessRow>,
+    /// The records' canonical JSON, as hashed.
+    json: Vec<Vec<u8>>,
+    next: Head,
+}
+
+/// Number and chain the jobs' records as the batch after `head`.
+fn chain_batch(jobs: &[Job], head: &Head) -> Chained {
     let batch_id = head.last_batch_id + 1;
     let committed_at = chain::to_micros(chrono::Utc::now().naive_utc());
     let rows: Vec<AccessRow> = jobs
@@ -471,7 +485,17 @@ fn chain_batch(jobs: &[Job], head: &Head) -> (BatchRow, Vec<AccessRow>, Vec<Vec<
         records_hash,
         prev_hash: head.last_hash.clone(),
     };
-    (batch, rows, json)
+    let next = Head {
+        last_batch_id: batch.id,
+        last_hash: batch.batch_hash.clone(),
+        next_record_id: head.next_record_id + i64::try_from(rows.len()).unwrap_or(i64::MAX),
+    };
+    Chained {
+        batch,
+        rows,
+        json,
+        next,
+    }
 }
 
 /// The journal's writer: chain each batch, write it to the journal, answer
@@ -509,17 +533,18 @@ fn run_journaled(
             );
             continue;
         }
-        let (batch, rows, json) = chain_batch(&jobs, &head);
+        let Chained {
+            batch,
+            rows,
+            json,
+            next,
+        } = chain_batch(&jobs, &head);
         if let Err(e) = journal.append(&journal::encode(&batch, &json), batch.id, applied) {
             tracing::error!(error = %e, records = jobs.len(), "access journal write failed");
             refuse(jobs, &LogError::Unavailable(e.to_string()));
             continue;
         }
-        head = Head {
-            last_batch_id: batch.id,
-            last_hash: batch.batch_hash.clone(),
-            next_record_id: head.next_record_id + i64::try_from(rows.len()).unwrap_or(i64::MAX),
-        };
+        head = next;
         unapplied.push_back((batch.id, Instant::now()));
         progress.add_pending(&rows, 1);
         progress.journaled.store(batch.id, Ordering::Release);
@@ -611,14 +636,9 @@ fn commit(conn: &mut DbConn, jobs: &[Job], cached: &mut Option<Head>) -> Result<
             Some(h) => h,
             None => store::audit::lock_head(conn)?,
         };
-        let (batch, rows, _) = chain_batch(jobs, &head);
-        store::audit::append(conn, std::slice::from_ref(&batch), &rows)?;
-        let next = Head {
-            last_batch_id: batch.id,
-            last_hash: batch.batch_hash.clone(),
-            next_record_id: head.next_record_id + i64::try_from(rows.len()).unwrap_or(i64::MAX),
-        };
-        Ok((head.next_record_id, next))
+        let chained = chain_batch(jobs, &head);
+        store::audit::append(conn, std::slice::from_ref(&chained.batch), &chained.rows)?;
+        Ok((head.next_record_id, chained.next))
     })?;
     *cached = Some(next);
     Ok(first)
