@@ -259,7 +259,6 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers and every migration is applied.
 /// Wait until the log's database holds every access record answered so
 /// far (the access journal applied): for operators and tests about to read
 /// the database directly.
@@ -274,6 +273,8 @@ async fn log_flush(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// Ready when the database answers, every migration is applied and (with
+/// the access journal) the log's database is applying it.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
     let pending = web::block(move || -> Result<usize, store::StoreError> {
