@@ -33,19 +33,19 @@ pub fn record_digest(row: &AccessRow) -> [u8; 32] {
 /// The hash of a batch's records, in id order.
 #[must_use]
 pub fn records_hash(rows: &[AccessRow]) -> String {
-    let mut h = Sha256::new();
-    for r in rows {
-        h.update(record_digest(r));
-    }
-    hex::encode(h.finalize())
+    hash_of_digests(rows.iter().map(record_digest))
 }
 
 /// [`records_hash`] from the records' JSON ([`record_json`]), already made.
 #[must_use]
 pub fn records_hash_of_json(records: &[Vec<u8>]) -> String {
+    hash_of_digests(records.iter().map(|r| Sha256::digest(r).into()))
+}
+
+fn hash_of_digests(digests: impl Iterator<Item = [u8; 32]>) -> String {
     let mut h = Sha256::new();
-    for r in records {
-        h.update(Sha256::digest(r));
+    for d in digests {
+        h.update(d);
     }
     hex::encode(h.finalize())
 }
