@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod models;
 pub mod pos;
 pub mod registry;
+pub mod rows;
 pub mod schema;
 pub mod search;
 pub mod testing;

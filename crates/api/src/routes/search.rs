@@ -402,18 +402,18 @@ fn count_visible(
 /// Shape `records` into `out` as JSON objects (separated by `sep`) or CSV lines.
 fn shape_into(
     view: &policy::View<'_>,
-    records: &[store::HouseholdRecord],
+    records: &store::search::Records,
     format: Format,
     out: &mut Vec<u8>,
 ) -> u64 {
     let mut rows = 0;
-    for r in records {
-        let household = policy::Household::new(r.household.id, &r.household)
-            .with_members(&r.members, None)
-            .with_payments(&r.payments)
-            .with_flags(&r.flags);
+    records.each(|r| {
+        let household = policy::Household::new(r.id, &r.household)
+            .with_members(r.members, None)
+            .with_payments(r.payments)
+            .with_flags(r.flags);
         let Some(shaped) = view.shape(household) else {
-            continue;
+            return;
         };
         match format {
             Format::Csv => shaped.write_csv(out),
@@ -427,7 +427,7 @@ fn shape_into(
             }
         }
         rows += 1;
-    }
+    });
     rows
 }
 
@@ -687,7 +687,7 @@ fn read_chunk(
     scan.fill(&mut conn, &view, &plan.search, want, ID_PAGE)?;
     let ids = scan.take(want);
     let records = store::search::records(&mut conn, &ids)?;
-    let mut bytes = Vec::with_capacity(ids.len() * 2048 + 1024);
+    let mut bytes = Vec::with_capacity(ids.len() * 4096 + 1024);
     if first && plan.format == Format::Csv {
         view.write_csv_header(&mut bytes);
     }
