@@ -9,6 +9,7 @@
 //! is billed only for the chunks it was handed (a chunk committed but never
 //! handed over is taken back by a correcting record).
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ const CHUNK: usize = 1_000;
 const SCAN: i64 = 5_000;
 /// Ids read per step when streaming.
 const ID_PAGE: i64 = 50_000;
+/// Chunks of a stream read at once (each on its own connection).
+const READERS: usize = 2;
 
 /// How the answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,15 +509,23 @@ async fn page(
 }
 
 /// A streamed export in progress.
+///
+/// Ids come in id order from one scan; chunks of them are read and shaped
+/// on the blocking pool, [`READERS`] at a time, while the chunk before them
+/// is logged and sent, and are sent in order.
 struct Export {
     req: HttpRequest,
     state: web::Data<AppState>,
     plan: Arc<Plan>,
     template: Arc<Audit>,
-    /// Where the scan stands, when no read is in flight.
-    cursor: Option<ScanState>,
-    /// The next chunk, being read while the current one is logged and sent.
-    ahead: Option<actix_web::rt::task::JoinHandle<Result<Chunk, ApiError>>>,
+    /// Visible ids not yet handed to a reader.
+    scan: ScanState,
+    /// Chunks being read, oldest first.
+    reads: VecDeque<actix_web::rt::task::JoinHandle<Result<Chunk, ApiError>>>,
+    /// Chunk reads started.
+    started: u32,
+    /// Ids handed to readers: never more than `limit`.
+    taken: u64,
     part: u32,
     sent: u64,
     limit: u64,
@@ -535,8 +546,10 @@ impl Export {
         let export = Export {
             req,
             state,
-            cursor: Some(ScanState::after(plan.after_id)),
-            ahead: None,
+            scan: ScanState::after(plan.after_id),
+            reads: VecDeque::new(),
+            started: 0,
+            taken: 0,
             plan: Arc::new(plan),
             template: Arc::new(audit),
             part: 0,
@@ -558,68 +571,87 @@ impl Export {
         }))
     }
 
-    /// Start reading the chunk after the scan position (on the blocking pool).
-    /// `in_flight`: rows of the chunk read but not yet counted as sent.
-    fn read_ahead(&mut self, first: bool, in_flight: u64) {
-        let Some(scan) = self.cursor.take() else {
-            return;
-        };
-        let want = usize::try_from(self.limit.saturating_sub(self.sent + in_flight))
-            .unwrap_or(usize::MAX)
-            .min(CHUNK);
-        let (state, plan) = (self.state.clone(), self.plan.clone());
-        self.ahead = Some(actix_web::rt::task::spawn_blocking(move || {
-            read_chunk(&state, &plan, scan, want, first)
-        }));
+    /// Start chunk reads until [`READERS`] are in flight, the limit is
+    /// handed out or the scan is done. The first read is always started
+    /// (an empty result still gets its record, and CSV its header).
+    async fn start_reads(&mut self) -> Result<(), ApiError> {
+        while self.reads.len() < READERS && (self.taken < self.limit || self.started == 0) {
+            let want = usize::try_from(self.limit - self.taken)
+                .unwrap_or(usize::MAX)
+                .min(CHUNK);
+            if self.scan.queued.len() < want && !self.scan.exhausted {
+                // Next page of ids, off the async worker (once per ID_PAGE).
+                let (state, plan) = (self.state.clone(), self.plan.clone());
+                let mut scan = std::mem::replace(&mut self.scan, ScanState::after(0));
+                self.scan = web::block(move || -> Result<ScanState, ApiError> {
+                    let view = decide(&state, &plan.request)?;
+                    let mut conn = state.pool.get().map_err(store::StoreError::from)?;
+                    scan.fill(&mut conn, &view, &plan.search, want, ID_PAGE)?;
+                    Ok(scan)
+                })
+                .await??;
+            }
+            let ids = self.scan.take(want);
+            if ids.is_empty() && self.started > 0 {
+                break;
+            }
+            self.taken += ids.len() as u64;
+            let first = self.started == 0;
+            self.started += 1;
+            let (state, plan) = (self.state.clone(), self.plan.clone());
+            self.reads.push_back(actix_web::rt::task::spawn_blocking(move || {
+                read_chunk(&state, &plan, &ids, first)
+            }));
+            if !self.scan.more() {
+                break;
+            }
+        }
+        Ok(())
     }
 
-    /// Read, shape and log the next chunk; `None` at the end. The chunk
-    /// after it is read while this one's record commits and it is sent.
+    /// The next chunk, logged; `None` at the end. Later chunks are read
+    /// while this one's record commits and it is sent.
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
-        if self.done {
-            return Ok(None);
-        }
-        let first = self.part == 0;
-        if self.ahead.is_none() {
-            self.read_ahead(first, 0);
-        }
-        let handle = self.ahead.take().ok_or(ApiError::Unavailable)?;
-        let chunk = handle.await.map_err(|_| ApiError::Unavailable)??;
-        let rows = chunk.rows;
-        let bytes = chunk.bytes;
-        let more = chunk.scan.more();
-        self.cursor = Some(chunk.scan);
-        if more && self.sent + rows < self.limit {
-            self.read_ahead(false, rows);
-        }
-        if rows == 0 && !first {
-            self.done = true;
-            return Ok(None);
-        }
-        // Log ahead: the chunk leaves only once its record is committed.
-        self.pending = rows;
-        let mut record = (*self.template).clone();
-        record.parameter("part", self.part.into());
-        record.rows(i64::try_from(rows).unwrap_or(i64::MAX));
-        let ok = HttpResponse::Ok().finish();
-        if let Err(e) = record.finish(&self.req, &self.state, Ok(ok)).await {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            self.start_reads().await?;
+            let Some(handle) = self.reads.pop_front() else {
+                self.done = true;
+                return Ok(None);
+            };
+            let chunk = handle.await.map_err(|_| ApiError::Unavailable)??;
+            self.start_reads().await?;
+            let rows = chunk.rows;
+            if rows == 0 && self.part > 0 {
+                continue;
+            }
+            // Log ahead: the chunk leaves only once its record is committed.
+            self.pending = rows;
+            let mut record = (*self.template).clone();
+            record.parameter("part", self.part.into());
+            record.rows(i64::try_from(rows).unwrap_or(i64::MAX));
+            let ok = HttpResponse::Ok().finish();
+            if let Err(e) = record.finish(&self.req, &self.state, Ok(ok)).await {
+                self.pending = 0;
+                return Err(e);
+            }
             self.pending = 0;
-            return Err(e);
+            self.sent += rows;
+            self.part += 1;
+            if self.reads.is_empty() && !(self.scan.more() && self.taken < self.limit) {
+                self.done = true;
+            }
+            return Ok(Some(Bytes::from(chunk.bytes)));
         }
-        self.pending = 0;
-        self.sent += rows;
-        self.part += 1;
-        if !more || self.sent >= self.limit {
-            self.done = true;
-        }
-        Ok(Some(Bytes::from(bytes)))
     }
 }
 
 /// Where a streamed scan stands: visible ids read ahead of the chunks (at
 /// most one id page), the last id read, and whether all have been read.
 struct ScanState {
-    queued: std::collections::VecDeque<i64>,
+    queued: VecDeque<i64>,
     scanned_to: i64,
     exhausted: bool,
 }
@@ -627,7 +659,7 @@ struct ScanState {
 impl ScanState {
     fn after(id: i64) -> Self {
         ScanState {
-            queued: std::collections::VecDeque::new(),
+            queued: VecDeque::new(),
             scanned_to: id,
             exhausted: false,
         }
@@ -666,33 +698,24 @@ impl ScanState {
     }
 }
 
-/// One chunk, shaped, and the scan after it.
+/// One chunk, shaped.
 struct Chunk {
     bytes: Vec<u8>,
     rows: u64,
-    scan: ScanState,
 }
 
-fn read_chunk(
-    state: &AppState,
-    plan: &Plan,
-    mut scan: ScanState,
-    want: usize,
-    first: bool,
-) -> Result<Chunk, ApiError> {
+/// Read and shape the households `ids` (the first chunk of a CSV export
+/// starts with the header).
+fn read_chunk(state: &AppState, plan: &Plan, ids: &[i64], first: bool) -> Result<Chunk, ApiError> {
     let view = decide(state, &plan.request)?;
     let mut conn = state.pool.get().map_err(store::StoreError::from)?;
-    // Ids come by pages of ID_PAGE, not one scan per chunk: a keyset step
-    // re-reads the area's index.
-    scan.fill(&mut conn, &view, &plan.search, want, ID_PAGE)?;
-    let ids = scan.take(want);
-    let records = store::search::records(&mut conn, &ids)?;
+    let records = store::search::records(&mut conn, ids)?;
     let mut bytes = Vec::with_capacity(ids.len() * 4096 + 1024);
     if first && plan.format == Format::Csv {
         view.write_csv_header(&mut bytes);
     }
     let rows = shape_into(&view, &records, plan.format, &mut bytes);
-    Ok(Chunk { bytes, rows, scan })
+    Ok(Chunk { bytes, rows })
 }
 
 impl Drop for Export {
