@@ -111,6 +111,23 @@ fn all_pages(
     panic!("more than 1000 pages");
 }
 
+/// A search streamed as NDJSON, one value per line.
+fn ndjson(gw: &Gateway, http: &reqwest::blocking::Client, token: &str, body: &Value) -> Vec<Value> {
+    let res = http
+        .post(format!("{}/v1/search/households", gw.base))
+        .bearer_auth(token)
+        .header("accept", "application/x-ndjson")
+        .json(body)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn contains_key(v: &Value, key: &str) -> bool {
     match v {
         Value::Object(m) => m.iter().any(|(k, v)| k == key || contains_key(v, key)),
@@ -256,6 +273,13 @@ fn searches_match_the_oracle_for_every_role(db: TestDb) {
             &pmt_matches,
         );
         assert_eq!(got, want, "{role_name}: PMT range + address");
+        let streamed = ndjson(
+            &gw,
+            &http,
+            &token,
+            &json!({"area": {"tehsil": tehsil}, "pmt_min": 0, "pmt_max": 35}),
+        );
+        assert_eq!(streamed, want, "{role_name}: PMT range + address, streamed");
         if role == Role::Basic {
             assert!(
                 !contains_key(&Value::Array(got), "cnic"),
@@ -574,6 +598,23 @@ fn exports_stream_with_bounded_memory_and_bill_what_was_sent() {
         "{header}"
     );
     assert!(csv.count() > 100);
+
+    // A stream that matches nothing: an empty body, and still one record.
+    let res = http
+        .post(format!("{}/v1/search/households", gw.base))
+        .bearer_auth(&token)
+        .header("accept", "application/x-ndjson")
+        .json(&json!({"area": {"province": 3}, "parameters": {"field": "rooms", "op": "lt", "value": 0}}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(res.text().unwrap(), "");
+    assert_eq!(
+        logged_rows(&gw, &id),
+        (1, 0),
+        "an empty stream is logged once"
+    );
 
     // Stop reading after 10,000 rows: billed for what was sent, not for 100,000.
     let res = http

@@ -599,9 +599,10 @@ impl Export {
             let first = self.started == 0;
             self.started += 1;
             let (state, plan) = (self.state.clone(), self.plan.clone());
-            self.reads.push_back(actix_web::rt::task::spawn_blocking(move || {
-                read_chunk(&state, &plan, &ids, first)
-            }));
+            self.reads
+                .push_back(actix_web::rt::task::spawn_blocking(move || {
+                    read_chunk(&state, &plan, &ids, first)
+                }));
             if !self.scan.more() {
                 break;
             }
