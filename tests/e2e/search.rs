@@ -309,16 +309,30 @@ fn searches_match_the_oracle_for_every_role(db: TestDb) {
         .unwrap();
     assert_eq!(res.status(), 200);
     let page: Value = res.json().unwrap();
-    let in_province = records
+    let in_province: Vec<&HouseholdRecord> = records
         .iter()
         .filter(|r| r.household.province_code == province)
-        .count();
+        .collect();
     let sampled = page["total"].as_u64().unwrap();
-    // About 1%: between 0.4% and 1.8% (+2) of the province's households.
-    let in_province = u64::try_from(in_province).unwrap();
+    // Exactly the households the policy's sample admits. The sample is keyed
+    // by this run's random pseudonym key, so its size varies from run to
+    // run (Binomial(n, 1%)): a band around 1% of ~1,000 households failed
+    // about one run in twenty. The 1% itself is checked deterministically in
+    // the policy crate (`policy::mask` tests).
+    let want = expected(
+        &policy,
+        "planning-portal",
+        Role::Basic,
+        SearchType::AddressParameters,
+        &g,
+        &in_province,
+    );
+    assert!(want.len() < 100, "the oracle is not cut at the row limit");
+    assert_eq!(sampled, want.len() as u64, "the sample is the policy's");
     assert!(
-        sampled * 1000 >= in_province * 4 && sampled * 1000 <= in_province * 18 + 2000,
-        "{sampled} of {in_province} is not about 1%"
+        sampled * 20 <= in_province.len() as u64,
+        "{sampled} of {} is far beyond 1%",
+        in_province.len()
     );
     let again: Value = http
         .post(format!("{}/v1/search/households", gw.base))

@@ -538,6 +538,18 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_is_one_percent() {
+        let p = Pseudonymiser::new(b"a server secret of at least thirty-two bytes").unwrap();
+        for client in ["a", "punjab-sed"] {
+            let key = p.for_client(client);
+            let n = (1..=200_000i64).filter(|id| key.in_sample(*id)).count();
+            // Binomial(200,000, 1%): mean 2,000, sd 44.5; the band is 4.5 sd
+            // (fixed secret and ids: the same count every run).
+            assert!((1_800..=2_200).contains(&n), "{client}: {n} of 200,000");
+        }
+    }
+
+    #[test]
     fn memo_gives_what_the_key_gives() {
         let p = Pseudonymiser::new(&[9; 32]).unwrap();
         let key = p.for_client("memo-test");
