@@ -103,18 +103,6 @@ impl Rows {
         Ok(rows)
     }
 
-    /// How many rows.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.cells.len().checked_div(self.width).unwrap_or(0)
-    }
-
-    /// Whether there are none.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
-    }
-
     /// Every row, in query order.
     #[must_use]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Row<'_>> + '_ {
