@@ -169,7 +169,19 @@ impl Decode for Sqlite {
             FieldType::Bool => Cell::Bool(<bool as FromSql<Bool, Sqlite>>::from_sql(value)?),
             FieldType::Int => Cell::Int(value.read_long()),
             FieldType::Float => Cell::Float(value.read_double()),
-            FieldType::Text => return push_text(text, value.read_text()),
+            // `read_text` borrows the text in place (`read_blob` would copy
+            // it) but reads bytes that are not UTF-8 lossily. Text with a
+            // replacement character (rare) is read again by diesel's
+            // `String`, which makes invalid UTF-8 an error, as on the
+            // single-household path.
+            FieldType::Text => {
+                let s = value.read_text();
+                if !s.contains(char::REPLACEMENT_CHARACTER) {
+                    return push_text(text, s);
+                }
+                let strict = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(value)?;
+                return push_text(text, &strict);
+            }
             // Stored as diesel writes them ("2026-11-27", "2026-11-27
             // 10:00:00"); anything else goes through diesel's own parser.
             FieldType::Date => match iso_date(value.read_text().as_bytes()) {

@@ -292,5 +292,20 @@ fn search_vocabulary_and_bulk_reads_agree_with_the_registry() {
             });
             assert_eq!(seen, owned.len(), "{}", db.backend());
         }
+        if db.backend() == "sqlite" {
+            // Bytes that are not UTF-8 (SQLite stores what it is given): an
+            // error naming the field on both paths, never a panic, never a
+            // silently altered name.
+            use diesel::RunQueryDsl;
+            diesel::sql_query(
+                "UPDATE members SET full_name = CAST(x'4dff41' AS TEXT) \
+                 WHERE household_id = 21 AND line_no = 1",
+            )
+            .execute(&mut conn)
+            .unwrap();
+            let bulk = store::search::records(&mut conn, &[20, 21, 22]).unwrap_err();
+            assert!(bulk.to_string().contains("full_name"), "{bulk}");
+            assert!(store::registry::household(&mut conn, 21).is_err());
+        }
     }
 }
