@@ -13,7 +13,8 @@
 //!
 //! Reading rows one at a time needs diesel's `LoadConnection::load`, public
 //! only under its `i-implement-a-third-party-backend-and-opt-into-breaking-changes`
-//! feature; `Cargo.lock` pins the version (see `docs/performance.md`).
+//! feature; `Cargo.lock` pins the version (`docs/architecture.md` says why
+//! that is acceptable).
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::backend::Backend;
