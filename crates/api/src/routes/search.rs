@@ -527,7 +527,6 @@ struct Export {
     /// Ids handed to readers: never more than `limit`.
     taken: u64,
     part: u32,
-    sent: u64,
     limit: u64,
     done: bool,
     /// Rows of a chunk whose record is committed (or being committed) but
@@ -553,7 +552,6 @@ impl Export {
             plan: Arc::new(plan),
             template: Arc::new(audit),
             part: 0,
-            sent: 0,
             limit,
             done: false,
             pending: 0,
@@ -639,7 +637,6 @@ impl Export {
                 return Err(e);
             }
             self.pending = 0;
-            self.sent += rows;
             self.part += 1;
             if self.reads.is_empty() && !(self.scan.more() && self.taken < self.limit) {
                 self.done = true;
