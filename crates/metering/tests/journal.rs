@@ -197,17 +197,21 @@ fn frames_after(db: &TestDb, n: i64, first_request: i64) -> Vec<Vec<u8>> {
     frames
 }
 
+/// Leave a journal at `path` holding `frames`, as a gateway that stopped
+/// before applying them would (the lock is released on return).
+fn journal_holding(path: &std::path::Path, frames: &[Vec<u8>]) {
+    let mut j = Journal::open(path, 1 << 20).unwrap();
+    for f in frames {
+        j.append(f, 1, 0).unwrap();
+    }
+}
+
 #[test]
 fn a_journal_left_unapplied_is_applied_once_by_the_next_reader() {
     let db = migrated();
     let path = journal::path_for(&db.url).unwrap();
     let frames = frames_after(&db, 3, 0);
-    {
-        let mut j = Journal::open(&path, 1 << 20).unwrap();
-        for f in &frames {
-            j.append(f, 1, 0).unwrap();
-        }
-    }
+    journal_holding(&path, &frames);
     assert!(request_ids(&db).is_empty());
     assert_eq!(
         metering::writer::replay(&db.url).unwrap(),
@@ -225,12 +229,7 @@ fn a_journal_left_unapplied_is_applied_once_by_the_next_reader() {
     // A writer started on a journal the database partly has applies the rest
     // and continues the chain.
     let frames = frames_after(&db, 2, 100);
-    {
-        let mut j = Journal::open(&path, 1 << 20).unwrap();
-        for f in &frames {
-            j.append(f, 1, 0).unwrap();
-        }
-    }
+    journal_holding(&path, &frames);
     let mut conn = db.url.connect().unwrap();
     // The first of the two is already in the database (applied, then a crash
     // before the journal was reused).
@@ -257,10 +256,7 @@ fn a_journal_that_does_not_continue_the_chain_is_refused() {
     let path = journal::path_for(&db.url).unwrap();
     // Two batches, of which only the second is journaled: a gap.
     let frames = frames_after(&db, 2, 0);
-    {
-        let mut j = Journal::open(&path, 1 << 20).unwrap();
-        j.append(&frames[1], 1, 0).unwrap();
-    }
+    journal_holding(&path, std::slice::from_ref(&frames[1]));
     let err = metering::writer::replay(&db.url).unwrap_err();
     assert!(matches!(err, StartError::Chain(_)), "{err}");
     assert!(LogWriter::start(db.url.clone(), journaled()).is_err());
@@ -270,18 +266,12 @@ fn a_journal_that_does_not_continue_the_chain_is_refused() {
     let other = migrated();
     let theirs = frames_after(&other, 1, 50);
     std::fs::remove_file(&path).unwrap();
-    {
-        let mut j = Journal::open(&path, 1 << 20).unwrap();
-        j.append(&frames[0], 1, 0).unwrap();
-    }
+    journal_holding(&path, std::slice::from_ref(&frames[0]));
     assert_eq!(
         metering::writer::replay(&db.url).unwrap(),
         Replay::Applied(1)
     );
-    {
-        let mut j = Journal::open(&path, 1 << 20).unwrap();
-        j.append(&theirs[0], 1, 0).unwrap();
-    }
+    journal_holding(&path, std::slice::from_ref(&theirs[0]));
     let err = metering::writer::replay(&db.url).unwrap_err();
     assert!(err.to_string().contains("move the journal aside"), "{err}");
     assert_eq!(request_ids(&db), ["j0", "j1"]);
