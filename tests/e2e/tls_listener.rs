@@ -159,7 +159,7 @@ fn the_demo_creates_its_pki_and_registry_and_serves() {
         .unwrap();
     assert_eq!(body["households"], 500);
     // A new journal, of the default size, beside the new registry.
-    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 32 << 20);
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 64 << 20);
     let _ = child.kill();
     let _ = child.wait();
 }

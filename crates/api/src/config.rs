@@ -116,7 +116,8 @@ pub struct Log {
     /// Access log: the most records committed in one batch.
     pub access_batch_max: usize,
     /// Access log: how long (µs) the first record of a batch waits for
-    /// others; 0 commits whatever has arrived at once (group commit).
+    /// others while requests arrive together (a batch before held more than
+    /// one); 0 commits whatever has arrived at once (group commit).
     pub access_window_micros: u64,
     /// Access log on SQLite: `full` fsyncs every commit (survives power
     /// loss); `normal` survives a crash of the process only.
@@ -229,7 +230,10 @@ impl Default for Log {
             format: LogFormat::Human,
             filter: "info".into(),
             access_batch_max: 1_000,
-            access_window_micros: 0,
+            access_window_micros: u64::try_from(
+                metering::writer::WriterConfig::default().window.as_micros(),
+            )
+            .unwrap_or(0),
             access_sqlite_synchronous: SqliteSync::Full,
             access_journal: true,
             access_journal_bytes: metering::writer::JournalConfig::default().capacity,

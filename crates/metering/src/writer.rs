@@ -40,8 +40,10 @@ pub enum LogError {
 struct Job {
     row: AccessRow,
     /// `None`: nobody waits for this record's commit.
-    done: Option<oneshot::Sender<Result<i64, LogError>>>,
+    done: Waiter,
 }
+
+type Waiter = Option<oneshot::Sender<Result<i64, LogError>>>;
 
 /// A handle to the writer; cheap to clone.
 #[derive(Clone)]
@@ -56,8 +58,10 @@ pub struct LogWriter {
 pub struct WriterConfig {
     /// The most records in one batch.
     pub max_batch: usize,
-    /// How long the first record of a batch waits for company (0: commit what
-    /// has arrived, at once).
+    /// How long the first record of a batch waits for company when the
+    /// previous batch had company too (0: never; commit what has arrived, at
+    /// once). A lone request is never held: the window only gathers load
+    /// that is already there.
     pub window: Duration,
     /// On SQLite, fsync every commit (`FULL`: a committed record survives
     /// power loss) or only at checkpoints (`NORMAL`: it survives a crash of
@@ -87,7 +91,9 @@ pub struct JournalConfig {
 impl Default for JournalConfig {
     fn default() -> Self {
         Self {
-            capacity: 32 << 20,
+            // 8,192 one-block frames a segment: over 1.5 s of this VM's
+            // smallest batches at its highest rate.
+            capacity: 64 << 20,
             max_lag: Duration::from_secs(10),
             apply_interval: Duration::from_millis(20),
         }
@@ -98,7 +104,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             max_batch: 1_000,
-            window: Duration::ZERO,
+            window: Duration::from_micros(200),
             sqlite_full_sync: true,
             journal: None,
         }
@@ -123,6 +129,13 @@ struct Progress {
 }
 
 impl Progress {
+    /// Have the applier apply what it holds now, not at the end of its
+    /// interval.
+    fn hurry(&self) {
+        *self.hurry.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.hurried.notify_one();
+    }
+
     fn add_pending(&self, rows: &[AccessRow], sign: i64) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         for r in rows {
@@ -236,8 +249,7 @@ impl LogWriter {
         let target = p.journaled.load(Ordering::Acquire);
         let mut applied = p.applied.subscribe();
         if *applied.borrow() < target {
-            *p.hurry.lock().unwrap_or_else(PoisonError::into_inner) = true;
-            p.hurried.notify_one();
+            p.hurry();
         }
         let reached = applied
             .wait_for(|a| *a >= target)
@@ -388,10 +400,11 @@ fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError
     Ok(conn)
 }
 
-/// Take the jobs waiting after `first`, up to a batch.
-fn gather(first: Job, config: WriterConfig, rx: &mpsc::Receiver<Job>) -> Vec<Job> {
+/// Take the jobs waiting after `first`, up to a batch; when `busy` (the
+/// previous batch held more than one record), first let the window pass.
+fn gather(first: Job, config: WriterConfig, rx: &mpsc::Receiver<Job>, busy: bool) -> Vec<Job> {
     let mut jobs = vec![first];
-    if !config.window.is_zero() {
+    if busy && !config.window.is_zero() {
         // Sleep through the window rather than waking for every record.
         std::thread::sleep(config.window);
     }
@@ -405,7 +418,12 @@ fn gather(first: Job, config: WriterConfig, rx: &mpsc::Receiver<Job>) -> Vec<Job
 }
 
 fn refuse(jobs: Vec<Job>, err: &LogError) {
-    for done in jobs.into_iter().filter_map(|j| j.done) {
+    refuse_waiters(jobs.into_iter().map(|j| j.done).collect(), err);
+}
+
+/// Answer `waiters` (those that wait) with `err`.
+fn refuse_waiters(waiters: Vec<Waiter>, err: &LogError) {
+    for done in waiters.into_iter().flatten() {
         let _ = done.send(Err(err.clone()));
     }
 }
@@ -416,8 +434,10 @@ fn run(url: &DatabaseUrl, config: WriterConfig, rx: &mpsc::Receiver<Job>) {
     // the log); forgotten on any error. PostgreSQL re-reads it under a lock
     // every time, since replicas share the chain.
     let mut head: Option<Head> = None;
+    let mut busy = false;
     while let Ok(first) = rx.recv() {
-        let jobs = gather(first, config, rx);
+        let jobs = gather(first, config, rx, busy);
+        busy = jobs.len() > 1;
         let result = match conn.as_mut() {
             Some(c) => commit(c, &jobs, &mut head),
             None => match connect(url, config) {
@@ -454,20 +474,14 @@ struct Chained {
 }
 
 /// Number and chain the jobs' records as the batch after `head`.
-fn chain_batch(jobs: &[Job], head: &Head) -> Chained {
+fn chain_batch(mut rows: Vec<AccessRow>, head: &Head) -> Chained {
     let batch_id = head.last_batch_id + 1;
     let committed_at = chain::to_micros(chrono::Utc::now().naive_utc());
-    let rows: Vec<AccessRow> = jobs
-        .iter()
-        .zip(head.next_record_id..)
-        .map(|(job, id)| {
-            let mut row = job.row.clone();
-            row.id = id;
-            row.batch_id = batch_id;
-            row.at = chain::to_micros(row.at);
-            row
-        })
-        .collect();
+    for (row, id) in rows.iter_mut().zip(head.next_record_id..) {
+        row.id = id;
+        row.batch_id = batch_id;
+        row.at = chain::to_micros(row.at);
+    }
     let json: Vec<Vec<u8>> = rows.iter().map(chain::record_json).collect();
     let records_hash = chain::records_hash_of_json(&json);
     let count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
@@ -511,8 +525,13 @@ fn run_journaled(
 ) {
     // Batches journaled and not yet applied, with when.
     let mut unapplied: VecDeque<(i64, Instant)> = VecDeque::new();
+    let mut busy = false;
     while let Ok(first) = rx.recv() {
-        let jobs = gather(first, config, rx);
+        let (rows, waiters): (Vec<AccessRow>, Vec<_>) = gather(first, config, rx, busy)
+            .into_iter()
+            .map(|j| (j.row, j.done))
+            .unzip();
+        busy = rows.len() > 1;
         let applied = *progress.applied.borrow();
         while unapplied.front().is_some_and(|(id, _)| *id <= applied) {
             unapplied.pop_front();
@@ -521,12 +540,12 @@ fn run_journaled(
         if progress.failing.load(Ordering::Acquire) || behind.is_some_and(|b| b > jc.max_lag) {
             let lag = behind.unwrap_or_default().as_millis();
             tracing::error!(
-                records = jobs.len(),
+                records = waiters.len(),
                 lag_ms = lag,
                 "access log: the database is not applying the journal; refusing"
             );
-            refuse(
-                jobs,
+            refuse_waiters(
+                waiters,
                 &LogError::Unavailable(format!(
                     "the log's database has not applied the journal for {lag} ms"
                 )),
@@ -538,18 +557,34 @@ fn run_journaled(
             rows,
             json,
             next,
-        } = chain_batch(&jobs, &head);
-        if let Err(e) = journal.append(&journal::encode(&batch, &json), batch.id, applied) {
-            tracing::error!(error = %e, records = jobs.len(), "access journal write failed");
-            refuse(jobs, &LogError::Unavailable(e.to_string()));
+        } = chain_batch(rows, &head);
+        let frame = journal::encode(&batch, &json);
+        let mut written = journal.append(&frame, batch.id, applied);
+        if matches!(written, Err(JournalError::Full)) {
+            // The database is a segment behind (a long checkpoint, a burst):
+            // hold the batch and hurry the applier, for as long as the
+            // database may lag, rather than refuse at once.
+            progress.hurry();
+            let since = unapplied.front().map_or_else(Instant::now, |(_, at)| *at);
+            while matches!(written, Err(JournalError::Full))
+                && since.elapsed() < jc.max_lag
+                && !progress.failing.load(Ordering::Acquire)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+                written = journal.append(&frame, batch.id, *progress.applied.borrow());
+            }
+        }
+        if let Err(e) = written {
+            tracing::error!(error = %e, records = waiters.len(), "access journal write failed");
+            refuse_waiters(waiters, &LogError::Unavailable(e.to_string()));
             continue;
         }
         head = next;
         unapplied.push_back((batch.id, Instant::now()));
         progress.add_pending(&rows, 1);
         progress.journaled.store(batch.id, Ordering::Release);
-        for (job, row) in jobs.into_iter().zip(&rows) {
-            if let Some(done) = job.done {
+        for (done, row) in waiters.into_iter().zip(&rows) {
+            if let Some(done) = done {
                 let _ = done.send(Ok(row.id));
             }
         }
@@ -636,7 +671,7 @@ fn commit(conn: &mut DbConn, jobs: &[Job], cached: &mut Option<Head>) -> Result<
             Some(h) => h,
             None => store::audit::lock_head(conn)?,
         };
-        let chained = chain_batch(jobs, &head);
+        let chained = chain_batch(jobs.iter().map(|j| j.row.clone()).collect(), &head);
         store::audit::append(conn, std::slice::from_ref(&chained.batch), &chained.rows)?;
         Ok((head.next_record_id, chained.next))
     })?;

@@ -119,8 +119,9 @@ fn a_small_journal_carries_many_times_its_size_through_its_two_segments() {
     let db = migrated();
     let config = WriterConfig {
         journal: Some(JournalConfig {
-            // About 50 records a segment.
-            capacity: 64 << 10,
+            // 16 frames a segment where frames take a block each (direct
+            // writes), about 80 records where they follow each other.
+            capacity: 128 << 10,
             ..JournalConfig::default()
         }),
         ..WriterConfig::default()
@@ -130,8 +131,9 @@ fn a_small_journal_carries_many_times_its_size_through_its_two_segments() {
         .unwrap();
     let writer = LogWriter::start(db.url.clone(), config).unwrap();
     rt.block_on(async {
-        for round in 0..50 {
-            let tasks: Vec<_> = (0..40)
+        // Rounds of 10: no more than 10 frames unapplied at a time.
+        for round in 0..200 {
+            let tasks: Vec<_> = (0..10)
                 .map(|i| {
                     let w = writer.clone();
                     async move { w.append(record(&format!("r{round}-{i}"), 7)).await.unwrap() }
