@@ -277,7 +277,7 @@ impl Setup {
             .args(["serve", "--config", config.to_str().unwrap()])
             .current_dir(&self.dir.0)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log_file(&self.dir.0))
             .spawn()
             .unwrap();
         let (base, admin) = read_addresses(&mut child);
@@ -289,6 +289,15 @@ impl Setup {
             child,
         }
     }
+}
+
+/// The gateway's stderr (its operational log), appended to across restarts.
+fn log_file(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gateway.err"))
+        .unwrap()
 }
 
 /// The validity every test grant gets.
@@ -331,7 +340,7 @@ impl Gateway {
             .args(["serve", "--config", config.to_str().unwrap()])
             .current_dir(&self.setup.dir.0)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log_file(&self.setup.dir.0))
             .spawn()
             .unwrap();
         let (base, admin) = read_addresses(&mut child);
@@ -339,6 +348,11 @@ impl Gateway {
         self.child = child;
         self.base = base;
         self.admin = admin;
+    }
+
+    /// What the gateway has written to stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.setup.dir.0.join("gateway.err")).unwrap_or_default()
     }
 
     /// Kill the process with SIGKILL and wait for it; it is not restarted.

@@ -96,6 +96,31 @@ fn unknown_paths_get_problem_json_and_admin_reports_health() {
     );
     let ready = plain.get(format!("{}/readyz", gw.admin)).send().unwrap();
     assert_eq!(ready.status(), 200);
+
+    // The request's line reaches the operational log while the gateway
+    // runs (its writer thread does not wait for more), without a
+    // terminal's colour codes in the file.
+    let id = res_id.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let log = gw.log_text();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains(&id) && l.contains("served"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no served line for {id} in:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(line.contains("status=404"), "{line}");
+    assert!(
+        !gw.log_text().contains('\x1b'),
+        "escape codes in the log file"
+    );
 }
 
 #[test]

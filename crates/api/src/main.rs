@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod error;
 mod identity;
+mod logsink;
 mod openapi;
 mod pki;
 mod ratelimit;
@@ -150,16 +151,35 @@ fn parse_households(s: &str) -> Result<u64, String> {
     u64::try_from(n).map_err(|e| e.to_string())
 }
 
-fn init_logging(format: LogFormat, filter: &str) {
+/// Log to stderr through [`logsink`]; the returned guard writes out what
+/// is still queued when dropped.
+fn init_logging(format: LogFormat, filter: &str) -> Option<logsink::Flush> {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("NSER_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours for a person at a terminal, not escape codes in a log file.
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
+        .with_ansi(ansi);
+    match (logsink::start(), format) {
+        (Some((sink, flush)), LogFormat::Json) => {
+            builder.with_writer(sink).json().init();
+            Some(flush)
+        }
+        (Some((sink, flush)), LogFormat::Human) => {
+            builder.with_writer(sink).init();
+            Some(flush)
+        }
+        (None, LogFormat::Json) => {
+            builder.with_writer(std::io::stderr).json().init();
+            None
+        }
+        (None, LogFormat::Human) => {
+            builder.with_writer(std::io::stderr).init();
+            None
+        }
     }
 }
 
@@ -178,11 +198,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let config = Config::load(config.as_deref(), std::env::vars())?;
-            init_logging(config.log.format, &config.log.filter);
+            let _log = init_logging(config.log.format, &config.log.filter);
             serve(config)
         }
         Command::Demo { households } => {
-            init_logging(LogFormat::Human, "info");
+            let _log = init_logging(LogFormat::Human, "info");
             let config = demo::prepare(households)?;
             serve(config)
         }
