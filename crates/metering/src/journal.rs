@@ -26,10 +26,10 @@
 //! with zeros to the next, so the write goes from our buffer to the disk
 //! without the page cache's buffered write-back, which cost the writer most
 //! of its CPU (`docs/performance.md`). Where `O_DIRECT` is refused (tmpfs
-//! before Linux 6.6),
-//! frames are written with `O_DSYNC` alone, one after another. A reader
-//! looks for the next frame right after the one before and, if none is
-//! there, at the next block boundary, so it reads either layout.
+//! before Linux 6.6), frames are written with `O_DSYNC` alone, one after
+//! another. A reader looks for the next frame right after the one before
+//! and, if none is there, at the next block boundary, so it reads either
+//! layout.
 
 use std::fs::{File, OpenOptions};
 use std::io;
