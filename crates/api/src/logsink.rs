@@ -34,15 +34,14 @@ pub struct Flush {
     tx: SyncSender<Msg>,
 }
 
-/// Start the writer thread. Falls back to writing stderr directly (`None`)
-/// if the thread cannot start.
-pub fn start() -> Option<(Sink, Flush)> {
+/// Start the writer thread. If it cannot start, its queue is gone and each
+/// [`Line`] writes itself to stderr (see its `Drop`).
+pub fn start() -> (Sink, Flush) {
     let (tx, rx) = sync_channel(QUEUE);
-    std::thread::Builder::new()
+    let _ = std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || write_out(&rx))
-        .ok()?;
-    Some((Sink { tx: tx.clone() }, Flush { tx }))
+        .spawn(move || write_out(&rx));
+    (Sink { tx: tx.clone() }, Flush { tx })
 }
 
 fn write_out(rx: &Receiver<Msg>) {

@@ -153,34 +153,23 @@ fn parse_households(s: &str) -> Result<u64, String> {
 
 /// Log to stderr through [`logsink`]; the returned guard writes out what
 /// is still queued when dropped.
-fn init_logging(format: LogFormat, filter: &str) -> Option<logsink::Flush> {
+fn init_logging(format: LogFormat, filter: &str) -> logsink::Flush {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("NSER_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours for a person at a terminal, not escape codes in a log file.
     let ansi = std::io::stderr().is_terminal();
+    let (sink, flush) = logsink::start();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
-    match (logsink::start(), format) {
-        (Some((sink, flush)), LogFormat::Json) => {
-            builder.with_writer(sink).json().init();
-            Some(flush)
-        }
-        (Some((sink, flush)), LogFormat::Human) => {
-            builder.with_writer(sink).init();
-            Some(flush)
-        }
-        (None, LogFormat::Json) => {
-            builder.with_writer(std::io::stderr).json().init();
-            None
-        }
-        (None, LogFormat::Human) => {
-            builder.with_writer(std::io::stderr).init();
-            None
-        }
+        .with_ansi(ansi)
+        .with_writer(sink);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
     }
+    flush
 }
 
 fn main() -> ExitCode {

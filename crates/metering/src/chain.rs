@@ -71,15 +71,18 @@ pub fn batch_hash(
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// A time as `%Y-%m-%dT%H:%M:%S%.6f`, without parsing that format string on
-/// every batch as chrono's `format` does (a few percent of the writer).
+/// How a batch's time enters its hash (chrono's format syntax).
+const BATCH_TIME: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+/// A time as [`BATCH_TIME`], without parsing that format string on every
+/// batch as chrono's `format` does (a few percent of the writer).
 struct Micros(NaiveDateTime);
 
 impl std::fmt::Display for Micros {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let t = self.0;
         if !(0..=9999).contains(&t.year()) {
-            return write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.6f"));
+            return write!(f, "{}", t.format(BATCH_TIME));
         }
         write!(
             f,
@@ -100,35 +103,27 @@ impl std::fmt::Display for Micros {
 mod tests {
     use super::*;
 
+    fn at(year: i32, month: u32, day: u32, micro: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(year, month, day)
+            .unwrap()
+            .and_hms_micro_opt(23, 59, 59, micro)
+            .unwrap()
+    }
+
     #[test]
     fn batch_times_print_as_chrono_prints_them() {
-        let mut t = chrono::NaiveDate::from_ymd_opt(1, 1, 1)
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap();
+        // Years 1 to ~2027 in steps of 37 days and ~1 h; years chrono
+        // prints otherwise; a leap second.
         let step = chrono::Duration::microseconds(86_400_000_000 * 37 + 3_723_456_789);
-        for _ in 0..20_000 {
-            let expected = t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
-            assert_eq!(Micros(t).to_string(), expected);
-            t += step;
+        let times = std::iter::successors(Some(at(1, 1, 1, 0)), |t| Some(*t + step))
+            .take(20_000)
+            .chain([
+                at(-1, 2, 3, 7),
+                at(10_000, 2, 3, 7),
+                at(2016, 12, 31, 1_500_000),
+            ]);
+        for t in times {
+            assert_eq!(Micros(t).to_string(), t.format(BATCH_TIME).to_string());
         }
-        for year in [-1, 10_000] {
-            let t = chrono::NaiveDate::from_ymd_opt(year, 2, 3)
-                .unwrap()
-                .and_hms_micro_opt(4, 5, 6, 7)
-                .unwrap();
-            assert_eq!(
-                Micros(t).to_string(),
-                t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-            );
-        }
-        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
-            .unwrap()
-            .and_hms_micro_opt(23, 59, 59, 1_500_000)
-            .unwrap();
-        assert_eq!(
-            Micros(leap).to_string(),
-            leap.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-        );
     }
 }

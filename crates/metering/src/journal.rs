@@ -256,30 +256,10 @@ impl Journal {
             let end = base + self.segment;
             let mut run: Vec<Entry> = Vec::new();
             let mut at = base;
-            loop {
-                // Right after the frame before (written buffered), or at
-                // the next block boundary (written directly, padded).
-                let mut found = None;
-                let boundary = at.next_multiple_of(BLOCK);
-                for candidate in [Some(at), (boundary != at).then_some(boundary)]
-                    .into_iter()
-                    .flatten()
-                {
-                    let Some((entry, next)) =
-                        self.read_frame(candidate, end).map_err(|e| self.io(e))?
-                    else {
-                        continue;
-                    };
-                    let continues = run.last().is_none_or(|prev: &Entry| {
-                        entry.batch.id == prev.batch.id + 1
-                            && entry.batch.prev_hash == prev.batch.batch_hash
-                    });
-                    if continues {
-                        found = Some((entry, next));
-                        break;
-                    }
-                }
-                let Some((entry, next)) = found else { break };
+            while let Some((entry, next)) = self
+                .frame_after(at, end, run.last())
+                .map_err(|e| self.io(e))?
+            {
                 run.push(entry);
                 at = next;
             }
@@ -287,6 +267,34 @@ impl Journal {
         }
         entries.sort_by_key(|e| e.batch.id);
         Ok(entries)
+    }
+
+    /// The frame that continues `prev` (any frame, at a segment's start),
+    /// where the frame before ended at `at`: right there (written buffered)
+    /// or at the next block boundary (written directly, padded).
+    fn frame_after(
+        &self,
+        at: u64,
+        end: u64,
+        prev: Option<&Entry>,
+    ) -> io::Result<Option<(Entry, u64)>> {
+        let boundary = at.next_multiple_of(BLOCK);
+        let candidates = if boundary == at {
+            vec![at]
+        } else {
+            vec![at, boundary]
+        };
+        for candidate in candidates {
+            if let Some((entry, next)) = self.read_frame(candidate, end)? {
+                let continues = prev.is_none_or(|p| {
+                    entry.batch.id == p.batch.id + 1 && entry.batch.prev_hash == p.batch.batch_hash
+                });
+                if continues {
+                    return Ok(Some((entry, next)));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The frame at `at`, if one is whole there, and where the next begins.
