@@ -1,0 +1,1 @@
+DROP INDEX members_cnic_household;
