@@ -160,8 +160,16 @@ impl ManageConnection for Manager {
         self.url.connect()
     }
 
+    /// Run on every checkout. A PostgreSQL connection can have been closed
+    /// by the server or the network while it sat in the pool: one round
+    /// trip finds out before a request is served on it. An in-process
+    /// SQLite connection cannot go stale, and `SELECT 1` touched nothing but
+    /// SQLite's parser (6-7 % of a worker's time on the till's path).
     fn is_valid(&self, conn: &mut DbConn) -> Result<()> {
-        conn.batch_execute("SELECT 1").map_err(StoreError::Query)
+        match conn {
+            DbConn::Sqlite(_) => Ok(()),
+            DbConn::Pg(_) => conn.batch_execute("SELECT 1").map_err(StoreError::Query),
+        }
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
