@@ -325,7 +325,13 @@ pub fn choose_grant(
     grants: &[store::access::Grant],
     search: policy::SearchType,
 ) -> Result<GrantInForce, ApiError> {
-    let parsed: Vec<GrantInForce> = grants
+    pick_grant(&parse_grants(grants), search)
+}
+
+/// The grants as the policy reads them; a grant that cannot be read is left
+/// out, and said so.
+fn parse_grants(grants: &[store::access::Grant]) -> Vec<GrantInForce> {
+    grants
         .iter()
         .filter_map(|g| {
             to_policy_grant(g)
@@ -333,7 +339,15 @@ pub fn choose_grant(
                 .map_err(|e| tracing::error!(grant = g.id, error = %e, "unreadable grant"))
                 .ok()
         })
-        .collect();
+        .collect()
+}
+
+/// Among parsed grants (oldest first): the newest in force that covers
+/// `search`, else the newest that covers it, else the newest.
+fn pick_grant(
+    parsed: &[GrantInForce],
+    search: policy::SearchType,
+) -> Result<GrantInForce, ApiError> {
     let today = chrono::Utc::now().date_naive();
     let in_force = |g: &&GrantInForce| g.grant.valid_from <= today && today <= g.grant.valid_to;
     let covers = |g: &&GrantInForce| g.grant.search_types.contains(&search);
@@ -409,10 +423,11 @@ pub struct GrantCache {
     served_since: RwLock<HashMap<i64, i64>>,
 }
 
-/// One organisation's grants and, per grant id, the rows served when read.
+/// One organisation's grants (parsed once per read, not per request) and,
+/// per grant id, the rows served when read.
 pub struct OrgGrants {
     read_at: Instant,
-    grants: Vec<store::access::Grant>,
+    grants: Vec<GrantInForce>,
     served: HashMap<i64, i64>,
 }
 
@@ -471,7 +486,7 @@ impl GrantCache {
         }
         let entry = Arc::new(OrgGrants {
             read_at: Instant::now(),
-            grants,
+            grants: parse_grants(&grants),
             served,
         });
         let mut map = self
@@ -547,7 +562,7 @@ where
     let cache = state.grants.clone();
     let work = move |conn: &mut store::DbConn| -> Result<_, ApiError> {
         let entry = cache.get(conn, org_id)?;
-        let grant = choose_grant(&entry.grants, search)?;
+        let grant = pick_grant(&entry.grants, search)?;
         let served = cache.served(&entry, grant.id);
         let record = fetch(conn, &digits)?;
         Ok((grant, served, record))
