@@ -1,1 +1,2 @@
-DROP INDEX members_cnic_household;
+DROP INDEX members_cnic;
+CREATE UNIQUE INDEX members_cnic ON members (cnic);
