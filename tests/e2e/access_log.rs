@@ -421,6 +421,28 @@ fn tampering_with_the_log_is_caught() {
             verify(&gw).0,
             "{backend}: restoring the value restores the chain"
         );
+        // Change a record's subject key (not itself hashed): that would hide
+        // the record from the subject query, and verify names its batch.
+        let key: Option<i64> = access_log::table
+            .find(target.0)
+            .select(access_log::subject_key)
+            .first(&mut conn)
+            .unwrap();
+        assert!(key.is_some(), "{backend}: a CNIC search has a subject key");
+        diesel::update(access_log::table.find(target.0))
+            .set(access_log::subject_key.eq(key.map(|k| k ^ 1)))
+            .execute(&mut conn)
+            .unwrap();
+        let (ok, text) = verify(&gw);
+        assert!(
+            !ok && text.contains(&format!("batch {}", target.1)) && text.contains("subject key"),
+            "{backend}: {text}"
+        );
+        diesel::update(access_log::table.find(target.0))
+            .set(access_log::subject_key.eq(key))
+            .execute(&mut conn)
+            .unwrap();
+        assert!(verify(&gw).0, "{backend}");
         // Delete a record.
         diesel::delete(access_log::table.find(target.0))
             .execute(&mut conn)

@@ -47,8 +47,12 @@ pub fn verify(conn: &mut DbConn, from: Option<NaiveDateTime>) -> Result<Verdict,
     loop {
         let page = store::audit::batches(conn, expected_id, 500)?;
         let Some(last) = page.last() else { break };
-        let rows = store::audit::records_of_batches(conn, expected_id, last.id)?;
+        let (rows, keys): (Vec<_>, Vec<_>) =
+            store::audit::records_of_batches(conn, expected_id, last.id)?
+                .into_iter()
+                .unzip();
         let mut rows = rows.as_slice();
+        let mut keys = keys.as_slice();
         for b in &page {
             if b.id != expected_id {
                 return Ok(Verdict::Broken {
@@ -59,36 +63,18 @@ pub fn verify(conn: &mut DbConn, from: Option<NaiveDateTime>) -> Result<Verdict,
             let n = rows.iter().take_while(|r| r.batch_id == b.id).count();
             let (mine, rest) = rows.split_at(n);
             rows = rest;
+            let (my_keys, rest) = keys.split_at(n);
+            keys = rest;
             if i64::try_from(n).unwrap_or(-1) != i64::from(b.record_count) {
                 return Ok(Verdict::Broken {
                     batch_id: b.id,
                     reason: format!("holds {n} records, committed with {}", b.record_count),
                 });
             }
-            if b.prev_hash != prev_hash {
+            if let Some(reason) = batch_fault(b, mine, my_keys, &prev_hash) {
                 return Ok(Verdict::Broken {
                     batch_id: b.id,
-                    reason: "does not follow the previous batch".into(),
-                });
-            }
-            let records_hash = chain::records_hash(mine);
-            if records_hash != b.records_hash {
-                return Ok(Verdict::Broken {
-                    batch_id: b.id,
-                    reason: "a record was changed".into(),
-                });
-            }
-            if chain::batch_hash(
-                &b.prev_hash,
-                b.id,
-                b.committed_at,
-                b.record_count,
-                &records_hash,
-            ) != b.batch_hash
-            {
-                return Ok(Verdict::Broken {
-                    batch_id: b.id,
-                    reason: "the batch itself was changed".into(),
+                    reason,
                 });
             }
             prev_hash.clone_from(&b.batch_hash);
@@ -114,4 +100,43 @@ pub fn verify(conn: &mut DbConn, from: Option<NaiveDateTime>) -> Result<Verdict,
         });
     }
     Ok(Verdict::Intact { batches, records })
+}
+
+/// What is wrong with batch `b`, holding records `mine` (with their stored
+/// subject keys) and following a batch whose hash is `prev_hash`, if anything.
+fn batch_fault(
+    b: &store::audit::BatchRow,
+    mine: &[store::audit::AccessRow],
+    keys: &[Option<i64>],
+    prev_hash: &str,
+) -> Option<String> {
+    if b.prev_hash != prev_hash {
+        return Some("does not follow the previous batch".into());
+    }
+    let records_hash = chain::records_hash(mine);
+    if records_hash != b.records_hash {
+        return Some("a record was changed".into());
+    }
+    // The subject index's key is not hashed (it is derived from the hash,
+    // which is): one that does not match its hash would hide the record
+    // from the subject query.
+    if mine.iter().zip(keys).any(|(r, k)| {
+        *k != r
+            .subject_hash
+            .as_deref()
+            .and_then(store::audit::subject_key)
+    }) {
+        return Some("a record's subject key does not match its subject".into());
+    }
+    if chain::batch_hash(
+        &b.prev_hash,
+        b.id,
+        b.committed_at,
+        b.record_count,
+        &records_hash,
+    ) != b.batch_hash
+    {
+        return Some("the batch itself was changed".into());
+    }
+    None
 }

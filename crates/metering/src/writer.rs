@@ -392,6 +392,13 @@ const APPLY_MAX_RECORDS: usize = 20_000;
 
 fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError> {
     let mut conn = url.connect()?;
+    if let DbConn::Sqlite(_) = conn {
+        // Without foreign-key enforcement an insert of many records needs
+        // no statement journal (store::audit's `SqliteInsert` says why);
+        // this connection writes only the log, each record after its batch.
+        conn.batch_execute("PRAGMA foreign_keys = OFF")
+            .map_err(StoreError::Query)?;
+    }
     if let (DbConn::Sqlite(_), true) = (&conn, config.sqlite_full_sync) {
         // The log must survive power loss, not only a crash of this process
         // (with a journal: before the journal is reused).

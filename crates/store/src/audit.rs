@@ -160,6 +160,126 @@ type UsageKey<'a> = (NaiveDate, i64, i64, &'a str, i64);
 /// Rows per multi-row insert into the SQLite access log.
 const SQLITE_INSERT_ROWS: usize = 32;
 
+/// The subject index's key for a subject hash: its first
+/// [`SUBJECT_PREFIX`] hex digits as a signed 64-bit integer (the bits of
+/// the unsigned number; migration `2026-12-02-000007_access_log_subject_key`
+/// computes the same in SQL). `None` unless they are lowercase hex digits,
+/// as every hash the gateway writes is.
+#[must_use]
+pub fn subject_key(hash: &str) -> Option<i64> {
+    let digits = hash.get(..SUBJECT_PREFIX)?;
+    if !digits
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let key = u64::from_str_radix(digits, 16).ok()?;
+    Some(i64::from_be_bytes(key.to_be_bytes()))
+}
+
+/// The columns of an access record as the writer inserts them, in order
+/// (all of [`AccessRow`]'s; `subject_key` follows, derived from the hash).
+macro_rules! record_columns {
+    ($then:ident) => {
+        $then!(
+            id,
+            batch_id,
+            at,
+            request_id,
+            client_ip,
+            organisation_id,
+            organisation_name,
+            org_type,
+            client_system_id,
+            client_name,
+            user_id,
+            user_name,
+            search_type,
+            endpoint,
+            parameters,
+            subject_hash,
+            rows_returned,
+            status,
+            grant_id,
+            purpose,
+            withheld
+        )
+    };
+}
+
+/// `INSERT OR FAIL` of `N` records into the SQLite log, with their subject
+/// keys.
+///
+/// A plain multi-row `INSERT` (conflict resolution `ABORT`) makes SQLite
+/// keep a statement journal, a copy of every page the statement changes
+/// that the transaction had already changed, so that a failing row can
+/// undo the rows before it; and so does an immediate foreign key on any
+/// multi-row statement. Here a failure rolls the whole transaction back
+/// anyway, so `OR FAIL` (stop at the failing row, keep nothing of the
+/// statement past the transaction) loses nothing, and the log's writer
+/// connections run without foreign-key enforcement (`metering::writer`;
+/// the batch a record names is inserted just before it, in the same
+/// transaction, and `audit verify` checks every record against its
+/// batch). Without both, the copies were ~16 % of the applier's time
+/// (docs/performance.md, stop 15).
+struct SqliteInsert<'a, const N: usize> {
+    rows: &'a [AccessRow; N],
+    keys: [Option<i64>; N],
+}
+
+impl<'a, const N: usize> SqliteInsert<'a, N> {
+    fn new(rows: &'a [AccessRow; N]) -> Self {
+        SqliteInsert {
+            rows,
+            keys: std::array::from_fn(|i| rows[i].subject_hash.as_deref().and_then(subject_key)),
+        }
+    }
+}
+
+/// The statement cache's key: one prepared statement per row count.
+struct SqliteInsertId<const N: usize>;
+
+impl<const N: usize> diesel::query_builder::QueryId for SqliteInsert<'_, N> {
+    type QueryId = SqliteInsertId<N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const N: usize> diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>
+    for SqliteInsert<'_, N>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        macro_rules! column_list {
+            ($($c:ident),*) => {
+                concat!("INSERT OR FAIL INTO access_log (", $(stringify!($c), ", ",)* "subject_key) VALUES ")
+            };
+        }
+        out.push_sql(record_columns!(column_list));
+        for (i, (r, key)) in self.rows.iter().zip(&self.keys).enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            macro_rules! binds {
+                ($($c:ident),*) => {
+                    $(
+                        out.push_bind_param::<<access_log::$c as diesel::Expression>::SqlType, _>(&r.$c)?;
+                        out.push_sql(", ");
+                    )*
+                };
+            }
+            record_columns!(binds);
+            out.push_bind_param::<<access_log::subject_key as diesel::Expression>::SqlType, _>(
+                key,
+            )?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+impl<const N: usize> diesel::RunQueryDsl<diesel::SqliteConnection> for SqliteInsert<'_, N> {}
+
 /// Write batches (in chain order), their records (all of them, in id
 /// order), the new head (the last batch) and the usage roll-up. Call inside
 /// the transaction that called [`lock_head`], or, for batches already
@@ -173,28 +293,32 @@ pub fn append(conn: &mut DbConn, batches: &[BatchRow], rows: &[AccessRow]) -> Re
     }
     match conn {
         // In-process: statements of a fixed length, prepared once and
-        // kept in the connection's statement cache (diesel caches an insert
-        // of an array, not of a slice): 32 rows each, then one at a time.
-        // A statement per row spent more in diesel (building and looking up
-        // the statement, column names) than SQLite spent inserting.
+        // kept in the connection's statement cache: 32 rows each, then one
+        // at a time. A statement per row spent more in diesel (building and
+        // looking up the statement, column names) than SQLite spent
+        // inserting. See [`SqliteInsert`] for why `OR FAIL`.
         DbConn::Sqlite(c) => {
             let (chunks, rest) = rows.as_chunks::<SQLITE_INSERT_ROWS>();
             for chunk in chunks {
-                diesel::insert_into(access_log::table)
-                    .values(chunk)
-                    .execute(c)?;
+                SqliteInsert::new(chunk).execute(c)?;
             }
             for row in rest {
-                diesel::insert_into(access_log::table)
-                    .values(row)
-                    .execute(c)?;
+                SqliteInsert::new(std::array::from_ref(row)).execute(c)?;
             }
         }
         // Over the network: one multi-row statement per 1,000 records.
         DbConn::Pg(c) => {
             for chunk in rows.chunks(1_000) {
+                // Each record with its subject key.
+                let stored: Vec<_> = chunk
+                    .iter()
+                    .map(|row| {
+                        let key = row.subject_hash.as_deref().and_then(subject_key);
+                        (row, access_log::subject_key.eq(key))
+                    })
+                    .collect();
                 diesel::insert_into(access_log::table)
-                    .values(chunk)
+                    .values(stored)
                     .execute(c)?;
             }
         }
@@ -288,24 +412,23 @@ pub fn batch(conn: &mut DbConn, id: i64) -> Result<Option<BatchRow>> {
         .optional()?)
 }
 
-/// Records of batches `first..=last`, in id order.
-pub fn records_of_batches(conn: &mut DbConn, first: i64, last: i64) -> Result<Vec<AccessRow>> {
+/// Records of batches `first..=last`, in id order, each with the subject
+/// key stored beside it.
+pub fn records_of_batches(
+    conn: &mut DbConn,
+    first: i64,
+    last: i64,
+) -> Result<Vec<(AccessRow, Option<i64>)>> {
     Ok(access_log::table
         .filter(access_log::batch_id.between(first, last))
         .order(access_log::id)
-        .select(AccessRow::as_select())
+        .select((AccessRow::as_select(), access_log::subject_key))
         .load(conn)?)
 }
 
-/// How many hex digits of the subject hash the subject index keys on
-/// (migration `2026-11-27-000005_access_log_keys`).
+/// How many hex digits of the subject hash the subject index's key holds
+/// ([`subject_key`]).
 pub const SUBJECT_PREFIX: usize = 16;
-/// The subject query's two terms, each followed by a bound value. The first
-/// is the subject index's expression, spelled exactly so (with literals, not
-/// bound values) for the planner to match it; the second compares the whole
-/// hash as `subject_hash || ''`, because as a plain column term it led
-/// SQLite's planner to scan the table instead of the index.
-pub const SUBJECT_TERMS: [&str; 2] = ["substr(subject_hash, 1, 16) = ", "(subject_hash || '') = "];
 
 /// Filters for the oversight query.
 #[derive(Debug, Clone, Default)]
@@ -344,16 +467,11 @@ pub fn query(conn: &mut DbConn, q: &AccessQuery) -> Result<Vec<AccessRow>> {
         b = b.filter(access_log::at.lt(t));
     }
     if let Some(h) = &q.subject_hash {
-        let prefix: String = h.chars().take(SUBJECT_PREFIX).collect();
+        // The index narrows on the key; the whole hash decides. A hash
+        // that has no key (not one the gateway writes) matches nothing.
         b = b
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(SUBJECT_TERMS[0])
-                    .bind::<diesel::sql_types::Text, _>(prefix),
-            )
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(SUBJECT_TERMS[1])
-                    .bind::<diesel::sql_types::Text, _>(h.clone()),
-            );
+            .filter(access_log::subject_key.eq(subject_key(h)))
+            .filter(access_log::subject_hash.eq(h.clone()));
     }
     if let Some(id) = q.before_id {
         b = b.filter(access_log::id.lt(id));

@@ -253,6 +253,7 @@ diesel::table! {
         grant_id -> Nullable<BigInt>,
         purpose -> Nullable<Text>,
         withheld -> Text,
+        subject_key -> Nullable<BigInt>,
     }
 }
 

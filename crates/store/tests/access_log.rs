@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers stop the test on failure")]
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use store::audit::{self, AccessQuery, AccessRow, BatchRow};
@@ -117,21 +118,98 @@ fn sqlite_answers_the_subject_query_from_the_subject_index() {
     let DbConn::Sqlite(c) = &mut conn else {
         unreachable!()
     };
-    // The query's shape: the subject terms, newest first, a page.
-    let sql = format!(
-        "EXPLAIN QUERY PLAN SELECT id FROM access_log WHERE {}? AND {}? ORDER BY id DESC LIMIT 100",
-        audit::SUBJECT_TERMS[0],
-        audit::SUBJECT_TERMS[1]
-    );
+    // The query's shape (`store::audit::query`): the subject's key and
+    // hash, newest first, a page.
+    let sql = "EXPLAIN QUERY PLAN SELECT id FROM access_log \
+               WHERE access_log.subject_key = ? AND access_log.subject_hash = ? \
+               ORDER BY access_log.id DESC LIMIT 100";
+    let hash = "ab".repeat(32);
     let plan: Vec<PlanRow> = diesel::sql_query(sql)
-        .bind::<Text, _>("abababababababab")
-        .bind::<Text, _>("ab".repeat(32))
+        .bind::<diesel::sql_types::BigInt, _>(audit::subject_key(&hash).unwrap())
+        .bind::<Text, _>(hash)
         .load(c)
         .unwrap();
     let plan: Vec<String> = plan.into_iter().map(|r| r.detail).collect();
     assert!(
         plan.iter()
-            .any(|d| d.contains("USING INDEX access_log_subject")),
+            .any(|d| d.contains("USING INDEX access_log_subject_key (subject_key=?)")),
         "{plan:?}"
     );
+}
+
+#[test]
+fn subject_keys_are_the_hashs_first_64_bits() {
+    assert_eq!(audit::subject_key(&"0".repeat(64)), Some(0));
+    assert_eq!(
+        audit::subject_key(&format!("0123456789abcdef{}", "f".repeat(48))),
+        Some(0x0123_4567_89ab_cdef)
+    );
+    assert_eq!(audit::subject_key(&"f".repeat(64)), Some(-1));
+    assert_eq!(
+        audit::subject_key(&format!("8{}", "0".repeat(63))),
+        Some(i64::MIN)
+    );
+    // Not what the gateway writes: no key, so no match.
+    for bad in ["", "abc", &"F".repeat(64), &format!("{}g", "0".repeat(15))] {
+        assert_eq!(audit::subject_key(bad), None, "{bad:?}");
+    }
+}
+
+#[derive(QueryableByName)]
+struct Keyed {
+    #[diesel(sql_type = Text)]
+    subject_hash: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    subject_key: i64,
+}
+
+#[test]
+fn the_migration_gives_earlier_records_the_writers_keys() {
+    // Records written before the subject key existed get it from the
+    // migration's SQL; it must be the key the writer computes.
+    let hashes = [
+        "0123456789abcdef".to_owned() + &"0".repeat(48),
+        "f".repeat(64),
+        "8".to_owned() + &"0".repeat(63),
+        "7fffffffffffffff".to_owned() + &"1".repeat(48),
+    ];
+    for db in TestDb::all() {
+        let backend = db.backend();
+        let mut conn = db.url.connect().unwrap();
+        store::migrate::run(&mut conn).unwrap();
+        let values: Vec<String> = hashes.iter().map(|h| format!("('{h}')")).collect();
+        let migration = if backend == "sqlite" {
+            include_str!(
+                "../../../migrations/sqlite/2026-12-02-000007_access_log_subject_key/up.sql"
+            )
+        } else {
+            include_str!(
+                "../../../migrations/postgres/2026-12-02-000007_access_log_subject_key/up.sql"
+            )
+        };
+        // The migration's UPDATE, run over a scratch table of the hashes.
+        let update = migration
+            .split(';')
+            .find(|s| s.contains("UPDATE access_log"))
+            .unwrap()
+            .replace("UPDATE access_log", "UPDATE scratch");
+        conn.batch_execute(&format!(
+            "CREATE TEMPORARY TABLE scratch (subject_hash TEXT, subject_key BIGINT); \
+             INSERT INTO scratch (subject_hash) VALUES {}; {update};",
+            values.join(", ")
+        ))
+        .unwrap();
+        let keyed: Vec<Keyed> = diesel::sql_query("SELECT subject_hash, subject_key FROM scratch")
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(keyed.len(), hashes.len(), "{backend}");
+        for k in keyed {
+            assert_eq!(
+                Some(k.subject_key),
+                audit::subject_key(&k.subject_hash),
+                "{backend}: {}",
+                k.subject_hash
+            );
+        }
+    }
 }
