@@ -120,12 +120,7 @@ fn batch_fault(
     // The subject index's key is not hashed (it is derived from the hash,
     // which is): one that does not match its hash would hide the record
     // from the subject query.
-    if mine.iter().zip(keys).any(|(r, k)| {
-        *k != r
-            .subject_hash
-            .as_deref()
-            .and_then(store::audit::subject_key)
-    }) {
+    if mine.iter().zip(keys).any(|(r, k)| *k != r.subject_key()) {
         return Some("a record's subject key does not match its subject".into());
     }
     if chain::batch_hash(

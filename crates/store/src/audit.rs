@@ -178,6 +178,15 @@ pub fn subject_key(hash: &str) -> Option<i64> {
     Some(i64::from_be_bytes(key.to_be_bytes()))
 }
 
+impl AccessRow {
+    /// The subject index's key for this record ([`subject_key`] of its
+    /// subject hash; `None` without one).
+    #[must_use]
+    pub fn subject_key(&self) -> Option<i64> {
+        self.subject_hash.as_deref().and_then(subject_key)
+    }
+}
+
 /// The columns of an access record as the writer inserts them, in order
 /// (all of [`AccessRow`]'s; `subject_key` follows, derived from the hash).
 macro_rules! record_columns {
@@ -232,7 +241,7 @@ impl<'a, const N: usize> SqliteInsert<'a, N> {
     fn new(rows: &'a [AccessRow; N]) -> Self {
         SqliteInsert {
             rows,
-            keys: std::array::from_fn(|i| rows[i].subject_hash.as_deref().and_then(subject_key)),
+            keys: std::array::from_fn(|i| rows[i].subject_key()),
         }
     }
 }
@@ -313,7 +322,7 @@ pub fn append(conn: &mut DbConn, batches: &[BatchRow], rows: &[AccessRow]) -> Re
                 let stored: Vec<_> = chunk
                     .iter()
                     .map(|row| {
-                        let key = row.subject_hash.as_deref().and_then(subject_key);
+                        let key = row.subject_key();
                         (row, access_log::subject_key.eq(key))
                     })
                     .collect();
