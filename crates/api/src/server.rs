@@ -55,6 +55,26 @@ tokio::task_local! {
     pub static REQUEST_ID: String;
 }
 
+/// A fresh request id: a random (version 4) UUID drawn from a generator
+/// per worker thread, seeded once from the operating system, rather than a
+/// `getrandom` system call on every request (one per answer on the till's
+/// hot path). The id must be unique, not secret; the generator is a CSPRNG
+/// all the same.
+fn request_id() -> String {
+    use rand::{Rng, SeedableRng};
+    thread_local! {
+        static RNG: std::cell::RefCell<rand::rngs::StdRng> =
+            std::cell::RefCell::new(rand::rngs::StdRng::from_entropy());
+    }
+    let bytes: [u8; 16] = RNG.with(|r| r.borrow_mut().gen());
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
+}
+
 fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
     if let Some(tls) = conn.downcast_ref::<TlsStream<TcpStream>>() {
         let (_, session) = tls.get_ref();
@@ -141,7 +161,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("query: {e}")).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()))
             .wrap_fn(|req, srv| {
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = request_id();
                 let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.match_pattern().unwrap_or_else(|| "-".into()));
                 let fut = REQUEST_ID.scope(id.clone(), srv.call(req));
                 async move {
@@ -301,5 +321,31 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             not_ready("the database is unreachable")
         }
         Err(_) => not_ready("readiness check failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids_on_every_thread() {
+        let mut seen = std::collections::HashSet::new();
+        let others: Vec<Vec<String>> = (0..2)
+            .map(|_| std::thread::spawn(|| (0..1_000).map(|_| request_id()).collect()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        for id in (0..1_000)
+            .map(|_| request_id())
+            .chain(others.into_iter().flatten())
+        {
+            let uuid = uuid::Uuid::parse_str(&id).expect("a UUID");
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+            assert_eq!(id, uuid.hyphenated().to_string(), "lower-case hyphenated");
+            assert!(seen.insert(id), "request ids repeat");
+        }
+        assert_eq!(seen.len(), 3_000);
     }
 }
