@@ -140,7 +140,17 @@ pub fn write_registry(
             store::migrate::run(&mut conn)?;
             refuse_if_not_empty(url, &mut conn)?;
             // One transaction for the whole registry: all of it or none.
-            conn.transaction(|conn| fill(conn, households, seed, progress))
+            let summary = conn.transaction(|conn| fill(conn, households, seed, progress))?;
+            // Planner statistics now, not whenever autovacuum gets to it: a
+            // copy of this database (`CREATE DATABASE ... TEMPLATE`, as the
+            // benchmarks make) starts with no activity counters, so
+            // autovacuum never analyses it, and without statistics the
+            // planner takes a household's members for 1 % of the table:
+            // bitmap and parallel scans where one index probe does
+            // (GET /v1/households/by-cnic on 1,000,000 households: 517
+            // against 1,688 req/s; docs/performance.md, stop 16).
+            conn.batch_execute("ANALYZE").map_err(StoreError::Query)?;
+            Ok(summary)
         }
     }
 }
