@@ -153,9 +153,10 @@ pub fn write_registry(
             // bitmap and parallel scans where one index probe does
             // (GET /v1/households/by-cnic on 1,000,000 households: 517
             // against 1,688 req/s; docs/performance.md, stop 16). The
-            // registry's tables only: statistics that call the empty access
-            // log empty make `max(id)` a scan of the whole log once it has
-            // grown, until autovacuum analyses it again.
+            // registry's tables only: analysing every table (the empty
+            // access log and its neighbours included) made the hot path
+            // ~35 % slower until autovacuum caught up (measured; the plan
+            // responsible was not found: `max(id)` keeps its index).
             conn.batch_execute(ANALYZE_REGISTRY)
                 .map_err(StoreError::Query)?;
             Ok(summary)
