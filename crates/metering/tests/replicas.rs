@@ -9,35 +9,15 @@
     reason = "test helpers stop the test on failure"
 )]
 
+mod common;
+
 use metering::verify::{verify, Verdict};
 use metering::writer::{LogWriter, WriterConfig};
 use store::audit::AccessRow;
 use store::testing::TestDb;
 
 fn record(request: &str) -> AccessRow {
-    AccessRow {
-        id: 0,
-        batch_id: 0,
-        at: chrono::Utc::now().naive_utc(),
-        request_id: request.into(),
-        client_ip: "127.0.0.1".into(),
-        organisation_id: Some(1),
-        organisation_name: Some("Utility Stores Corporation".into()),
-        org_type: Some("federal_government".into()),
-        client_system_id: Some(1),
-        client_name: Some("till".into()),
-        user_id: None,
-        user_name: None,
-        search_type: "pmt_by_cnic".into(),
-        endpoint: "/v1/pmt/{cnic}".into(),
-        parameters: "{}".into(),
-        subject_hash: Some("cd".repeat(32)),
-        rows_returned: 1,
-        status: 200,
-        grant_id: None,
-        purpose: Some("subsidy".into()),
-        withheld: String::new(),
-    }
+    common::record(request, None)
 }
 
 #[test]
