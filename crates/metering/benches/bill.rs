@@ -102,7 +102,7 @@ fn fill(conn: &mut DbConn, records: u64) {
          DROP INDEX access_log_batch;
          DROP INDEX access_log_at;
          DROP INDEX access_log_organisation_at;
-         DROP INDEX access_log_subject;
+         DROP INDEX access_log_subject_bucket;
          INSERT INTO access_batches (id, committed_at, record_count, records_hash, prev_hash, batch_hash)
          WITH RECURSIVE b(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM b WHERE i < {batches})
          SELECT i, datetime('2026-10-01', '+' || ((i - 1) * 2678400 / {batches}) || ' seconds'),
@@ -126,7 +126,8 @@ fn fill(conn: &mut DbConn, records: u64) {
          CREATE INDEX access_log_batch ON access_log (batch_id);
          CREATE INDEX access_log_at ON access_log (at);
          CREATE INDEX access_log_organisation_at ON access_log (organisation_id, at);
-         CREATE INDEX access_log_subject ON access_log (subject_hash, at);
+         CREATE INDEX access_log_subject_bucket ON access_log (id >> 12, subject_key)
+             WHERE subject_key IS NOT NULL;
          INSERT INTO usage_daily (day, organisation_id, client_system_id, search_type, grant_id, requests, rows_returned)
          SELECT date(at), organisation_id, client_system_id, search_type, COALESCE(grant_id, 0),
                 COUNT(*), SUM(rows_returned)

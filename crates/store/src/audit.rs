@@ -439,6 +439,60 @@ pub fn records_of_batches(
 /// ([`subject_key`]).
 pub const SUBJECT_PREFIX: usize = 16;
 
+/// The subject index's buckets are of `1 << SUBJECT_BUCKET_BITS` record
+/// ids: migration `2026-12-02-000008_access_log_subject_bucket` indexes
+/// `(id >> 12, subject_key)`, and [`subject_ids`]' SQL must say `>> 12` too
+/// for the index to serve it.
+pub const SUBJECT_BUCKET_BITS: u32 = 12;
+
+/// `access_log.id IN (...)`: the ids of the records with subject key `key`
+/// (none when `None`), found by one probe of the subject index per bucket,
+/// from the bucket of the newest record (below `before_id`, when given)
+/// down to the first. The bucket loop is a recursive CTE that drives the
+/// probes: on SQLite a `CROSS JOIN` keeps it the outer loop, on PostgreSQL
+/// a `LATERAL` subquery behind `OFFSET 0` (which the planner does not
+/// flatten into a join it might hash).
+fn subject_ids(
+    conn: &DbConn,
+    key: Option<i64>,
+    before_id: Option<i64>,
+) -> Box<
+    dyn BoxableExpression<
+        access_log::table,
+        <DbConn as diesel::Connection>::Backend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+> {
+    use diesel::sql_types::{BigInt, Nullable};
+    let probe = match conn {
+        DbConn::Sqlite(_) => format!(
+            "SELECT l.id FROM b CROSS JOIN access_log l \
+             ON (l.id >> {SUBJECT_BUCKET_BITS}) = b.n AND l.subject_key = "
+        ),
+        DbConn::Pg(_) => format!(
+            "SELECT s.id FROM b, LATERAL (SELECT l.id FROM access_log l \
+             WHERE (l.id >> {SUBJECT_BUCKET_BITS}) = b.n AND l.subject_key = "
+        ),
+    };
+    let close = match conn {
+        DbConn::Sqlite(_) => ")",
+        DbConn::Pg(_) => " OFFSET 0) s)",
+    };
+    let top = before_id.map(|id| (id - 1) >> SUBJECT_BUCKET_BITS);
+    Box::new(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "access_log.id IN (WITH RECURSIVE b(n) AS (SELECT COALESCE(CAST(",
+        )
+        .bind::<Nullable<BigInt>, _>(top)
+        .sql(&format!(
+            " AS BIGINT), (SELECT max(id) FROM access_log) >> {SUBJECT_BUCKET_BITS}) \
+             UNION ALL SELECT n - 1 FROM b WHERE n > 0) {probe}"
+        ))
+        .bind::<Nullable<BigInt>, _>(key)
+        .sql(close),
+    )
+}
+
 /// Filters for the oversight query.
 #[derive(Debug, Clone, Default)]
 pub struct AccessQuery {
@@ -476,10 +530,11 @@ pub fn query(conn: &mut DbConn, q: &AccessQuery) -> Result<Vec<AccessRow>> {
         b = b.filter(access_log::at.lt(t));
     }
     if let Some(h) = &q.subject_hash {
-        // The index narrows on the key; the whole hash decides. A hash
-        // that has no key (not one the gateway writes) matches nothing.
+        // The index narrows on the key, bucket by bucket; the whole hash
+        // decides. A hash that has no key (not one the gateway writes)
+        // matches nothing.
         b = b
-            .filter(access_log::subject_key.eq(subject_key(h)))
+            .filter(subject_ids(conn, subject_key(h), q.before_id))
             .filter(access_log::subject_hash.eq(h.clone()));
     }
     if let Some(id) = q.before_id {

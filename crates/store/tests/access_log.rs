@@ -74,9 +74,12 @@ fn the_subject_query_finds_exactly_one_subjects_records() {
             Some(&b),
             Some(&a),
         ];
+        // Ids across the subject index's buckets of 4,096
+        // (`audit::SUBJECT_BUCKET_BITS`), either side of their edges.
+        let record_ids = [1, 4095, 4096, 4097, 9000, 12288, 20000];
         let rows: Vec<AccessRow> = subjects
             .iter()
-            .zip(1..)
+            .zip(record_ids)
             .map(|(s, id)| record(id, s.map(String::as_str)))
             .collect();
         let batch = BatchRow {
@@ -91,16 +94,25 @@ fn the_subject_query_finds_exactly_one_subjects_records() {
             audit::append(c, std::slice::from_ref(&batch), &rows)
         })
         .unwrap();
-        assert_eq!(ids(&mut conn, &a, None, 100), [7, 4, 1], "{backend}");
-        assert_eq!(ids(&mut conn, &b, None, 100), [6, 2], "{backend}");
-        assert_eq!(ids(&mut conn, &c, None, 100), [5], "{backend}");
+        assert_eq!(ids(&mut conn, &a, None, 100), [20000, 4097, 1], "{backend}");
+        assert_eq!(ids(&mut conn, &b, None, 100), [12288, 4095], "{backend}");
+        assert_eq!(ids(&mut conn, &c, None, 100), [9000], "{backend}");
         assert!(
             ids(&mut conn, &"ef".repeat(32), None, 100).is_empty(),
             "{backend}"
         );
-        // Newest first, a page at a time.
-        assert_eq!(ids(&mut conn, &a, None, 2), [7, 4], "{backend}");
-        assert_eq!(ids(&mut conn, &a, Some(4), 2), [1], "{backend}");
+        // Newest first, a page at a time, pages ending on either side of
+        // a bucket's edge.
+        assert_eq!(ids(&mut conn, &a, None, 2), [20000, 4097], "{backend}");
+        assert_eq!(ids(&mut conn, &a, Some(4097), 2), [1], "{backend}");
+        assert_eq!(ids(&mut conn, &a, Some(4098), 1), [4097], "{backend}");
+        assert_eq!(ids(&mut conn, &b, Some(12288), 5), [4095], "{backend}");
+        assert_eq!(
+            ids(&mut conn, &b, Some(12289), 5),
+            [12288, 4095],
+            "{backend}"
+        );
+        assert!(ids(&mut conn, &a, Some(1), 5).is_empty(), "{backend}");
     }
 }
 
@@ -118,10 +130,14 @@ fn sqlite_answers_the_subject_query_from_the_subject_index() {
     let DbConn::Sqlite(c) = &mut conn else {
         unreachable!()
     };
-    // The query's shape (`store::audit::query`): the subject's key and
-    // hash, newest first, a page.
+    // The query's shape (`store::audit::query` and `subject_ids`): ids
+    // from one probe of the index per bucket, the subject's hash, newest
+    // first, a page.
     let sql = "EXPLAIN QUERY PLAN SELECT id FROM access_log \
-               WHERE access_log.subject_key = ? AND access_log.subject_hash = ? \
+               WHERE access_log.id IN (WITH RECURSIVE b(n) AS (SELECT COALESCE(CAST(NULL AS BIGINT), \
+               (SELECT max(id) FROM access_log) >> 12) UNION ALL SELECT n - 1 FROM b WHERE n > 0) \
+               SELECT l.id FROM b CROSS JOIN access_log l ON (l.id >> 12) = b.n AND l.subject_key = ?) \
+               AND access_log.subject_hash = ? \
                ORDER BY access_log.id DESC LIMIT 100";
     let hash = "ab".repeat(32);
     let plan: Vec<PlanRow> = diesel::sql_query(sql)
@@ -131,8 +147,9 @@ fn sqlite_answers_the_subject_query_from_the_subject_index() {
         .unwrap();
     let plan: Vec<String> = plan.into_iter().map(|r| r.detail).collect();
     assert!(
-        plan.iter()
-            .any(|d| d.contains("USING INDEX access_log_subject_key (subject_key=?)")),
+        plan.iter().any(|d| d.contains(
+            "USING COVERING INDEX access_log_subject_bucket (<expr>=? AND subject_key=?)"
+        )),
         "{plan:?}"
     );
 }
