@@ -447,8 +447,8 @@ pub const SUBJECT_BUCKET_BITS: u32 = 12;
 
 /// `access_log.id IN (...)`: the ids of the records with subject key `key`
 /// (none when `None`), found by one probe of the subject index per bucket,
-/// from the bucket of the newest record (below `before_id`, when given)
-/// down to the first. The bucket loop is a recursive CTE that drives the
+/// from the bucket of the newest record (or of the record below
+/// `before_id`, when given and lower) down to the first. The bucket loop is a recursive CTE that drives the
 /// probes: on SQLite a `CROSS JOIN` keeps it the outer loop, on PostgreSQL
 /// a `LATERAL` subquery behind `OFFSET 0` (which the planner does not
 /// flatten into a join it might hash).
@@ -474,19 +474,23 @@ fn subject_ids(
              WHERE (l.id >> {SUBJECT_BUCKET_BITS}) = b.n AND l.subject_key = "
         ),
     };
-    let close = match conn {
-        DbConn::Sqlite(_) => ")",
-        DbConn::Pg(_) => " OFFSET 0) s)",
+    let (close, least) = match conn {
+        DbConn::Sqlite(_) => (")", "MIN"),
+        DbConn::Pg(_) => (" OFFSET 0) s)", "LEAST"),
     };
-    let top = before_id.map(|id| (id - 1) >> SUBJECT_BUCKET_BITS);
+    // `before` comes from the client: the loop starts no higher than the
+    // newest record's bucket whatever it says (`before=i64::MAX` would
+    // otherwise be 2^51 probes), and a bucket below zero probes nothing.
+    let top = before_id.map(|id| id.saturating_sub(1) >> SUBJECT_BUCKET_BITS);
     Box::new(
-        diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "access_log.id IN (WITH RECURSIVE b(n) AS (SELECT COALESCE(CAST(",
-        )
+        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "access_log.id IN (WITH RECURSIVE b(n) AS (SELECT {least}(COALESCE(CAST("
+        ))
         .bind::<Nullable<BigInt>, _>(top)
         .sql(&format!(
-            " AS BIGINT), (SELECT max(id) FROM access_log) >> {SUBJECT_BUCKET_BITS}) \
-             UNION ALL SELECT n - 1 FROM b WHERE n > 0) {probe}"
+            " AS BIGINT), {newest}), {newest}) \
+             UNION ALL SELECT n - 1 FROM b WHERE n > 0) {probe}",
+            newest = format_args!("(SELECT max(id) FROM access_log) >> {SUBJECT_BUCKET_BITS}")
         ))
         .bind::<Nullable<BigInt>, _>(key)
         .sql(close),

@@ -113,6 +113,18 @@ fn the_subject_query_finds_exactly_one_subjects_records() {
             "{backend}"
         );
         assert!(ids(&mut conn, &a, Some(1), 5).is_empty(), "{backend}");
+        // `before` is the client's: the extremes neither overflow nor
+        // loop over buckets that hold nothing.
+        assert_eq!(
+            ids(&mut conn, &a, Some(i64::MAX), 5),
+            [20000, 4097, 1],
+            "{backend}"
+        );
+        assert!(
+            ids(&mut conn, &a, Some(i64::MIN), 5).is_empty(),
+            "{backend}"
+        );
+        assert!(ids(&mut conn, &a, Some(-5000), 5).is_empty(), "{backend}");
     }
 }
 
@@ -134,8 +146,9 @@ fn sqlite_answers_the_subject_query_from_the_subject_index() {
     // from one probe of the index per bucket, the subject's hash, newest
     // first, a page.
     let sql = "EXPLAIN QUERY PLAN SELECT id FROM access_log \
-               WHERE access_log.id IN (WITH RECURSIVE b(n) AS (SELECT COALESCE(CAST(NULL AS BIGINT), \
-               (SELECT max(id) FROM access_log) >> 12) UNION ALL SELECT n - 1 FROM b WHERE n > 0) \
+               WHERE access_log.id IN (WITH RECURSIVE b(n) AS (SELECT MIN(COALESCE(CAST(NULL AS BIGINT), \
+               (SELECT max(id) FROM access_log) >> 12), (SELECT max(id) FROM access_log) >> 12) \
+               UNION ALL SELECT n - 1 FROM b WHERE n > 0) \
                SELECT l.id FROM b CROSS JOIN access_log l ON (l.id >> 12) = b.n AND l.subject_key = ?) \
                AND access_log.subject_hash = ? \
                ORDER BY access_log.id DESC LIMIT 100";
