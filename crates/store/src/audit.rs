@@ -448,10 +448,11 @@ pub const SUBJECT_BUCKET_BITS: u32 = 12;
 /// `access_log.id IN (...)`: the ids of the records with subject key `key`
 /// (none when `None`), found by one probe of the subject index per bucket,
 /// from the bucket of the newest record (or of the record below
-/// `before_id`, when given and lower) down to the first. The bucket loop is a recursive CTE that drives the
-/// probes: on SQLite a `CROSS JOIN` keeps it the outer loop, on PostgreSQL
-/// a `LATERAL` subquery behind `OFFSET 0` (which the planner does not
-/// flatten into a join it might hash).
+/// `before_id`, when given and lower) down to the first. The bucket loop
+/// is a recursive CTE that drives the probes: on SQLite a `CROSS JOIN`
+/// keeps it the outer loop, on PostgreSQL a `LATERAL` subquery behind
+/// `OFFSET 0` (which the planner does not flatten into a join it might
+/// hash).
 fn subject_ids(
     conn: &DbConn,
     key: Option<i64>,
