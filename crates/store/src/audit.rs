@@ -448,11 +448,7 @@ pub const SUBJECT_BUCKET_BITS: u32 = 12;
 /// `access_log.id IN (...)`: the ids of the records with subject key `key`
 /// (none when `None`), found by one probe of the subject index per bucket,
 /// from the bucket of the newest record (or of the record below
-/// `before_id`, when given and lower) down to the first. The bucket loop
-/// is a recursive CTE that drives the probes: on SQLite a `CROSS JOIN`
-/// keeps it the outer loop, on PostgreSQL a `LATERAL` subquery behind
-/// `OFFSET 0` (which the planner does not flatten into a join it might
-/// hash).
+/// `before_id`, when given and lower) down to the first.
 fn subject_ids(
     conn: &DbConn,
     key: Option<i64>,
@@ -465,37 +461,47 @@ fn subject_ids(
     >,
 > {
     use diesel::sql_types::{BigInt, Nullable};
-    let probe = match conn {
-        DbConn::Sqlite(_) => format!(
-            "SELECT l.id FROM b CROSS JOIN access_log l \
-             ON (l.id >> {SUBJECT_BUCKET_BITS}) = b.n AND l.subject_key = "
-        ),
-        DbConn::Pg(_) => format!(
-            "SELECT s.id FROM b, LATERAL (SELECT l.id FROM access_log l \
-             WHERE (l.id >> {SUBJECT_BUCKET_BITS}) = b.n AND l.subject_key = "
-        ),
-    };
-    let (close, least) = match conn {
-        DbConn::Sqlite(_) => (")", "MIN"),
-        DbConn::Pg(_) => (" OFFSET 0) s)", "LEAST"),
-    };
+    let [open, middle, close] = subject_ids_sql(matches!(conn, DbConn::Sqlite(_)));
     // `before` comes from the client: the loop starts no higher than the
     // newest record's bucket whatever it says (`before=i64::MAX` would
     // otherwise be 2^51 probes), and a bucket below zero probes nothing.
     let top = before_id.map(|id| id.saturating_sub(1) >> SUBJECT_BUCKET_BITS);
     Box::new(
-        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-            "access_log.id IN (WITH RECURSIVE b(n) AS (SELECT {least}(COALESCE(CAST("
-        ))
-        .bind::<Nullable<BigInt>, _>(top)
-        .sql(&format!(
-            " AS BIGINT), {newest}), {newest}) \
-             UNION ALL SELECT n - 1 FROM b WHERE n > 0) {probe}",
-            newest = format_args!("(SELECT max(id) FROM access_log) >> {SUBJECT_BUCKET_BITS}")
-        ))
-        .bind::<Nullable<BigInt>, _>(key)
-        .sql(close),
+        diesel::dsl::sql::<diesel::sql_types::Bool>(&open)
+            .bind::<Nullable<BigInt>, _>(top)
+            .sql(&middle)
+            .bind::<Nullable<BigInt>, _>(key)
+            .sql(&close),
     )
+}
+
+/// The SQL of [`subject_ids`], in the three pieces around its two binds
+/// (the top bucket, then the subject key); public for the test that checks
+/// SQLite's plan of it. The bucket loop is a recursive CTE that drives the
+/// probes: on SQLite a `CROSS JOIN` keeps it the outer loop, on PostgreSQL
+/// a `LATERAL` subquery behind `OFFSET 0` (which the planner does not
+/// flatten into a join it might hash).
+#[doc(hidden)]
+#[must_use]
+pub fn subject_ids_sql(sqlite: bool) -> [String; 3] {
+    let (least, probe, close) = if sqlite {
+        ("MIN", "SELECT l.id FROM b CROSS JOIN access_log l ON", ")")
+    } else {
+        (
+            "LEAST",
+            "SELECT s.id FROM b, LATERAL (SELECT l.id FROM access_log l WHERE",
+            " OFFSET 0) s)",
+        )
+    };
+    let newest = format!("(SELECT max(id) FROM access_log) >> {SUBJECT_BUCKET_BITS}");
+    [
+        format!("access_log.id IN (WITH RECURSIVE b(n) AS (SELECT {least}(COALESCE(CAST("),
+        format!(
+            " AS BIGINT), {newest}), {newest}) UNION ALL SELECT n - 1 FROM b WHERE n > 0) \
+             {probe} (l.id >> {SUBJECT_BUCKET_BITS}) = b.n AND l.subject_key = "
+        ),
+        close.to_owned(),
+    ]
 }
 
 /// Filters for the oversight query.

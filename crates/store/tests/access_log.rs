@@ -142,18 +142,17 @@ fn sqlite_answers_the_subject_query_from_the_subject_index() {
     let DbConn::Sqlite(c) = &mut conn else {
         unreachable!()
     };
-    // The query's shape (`store::audit::query` and `subject_ids`): ids
-    // from one probe of the index per bucket, the subject's hash, newest
-    // first, a page.
-    let sql = "EXPLAIN QUERY PLAN SELECT id FROM access_log \
-               WHERE access_log.id IN (WITH RECURSIVE b(n) AS (SELECT MIN(COALESCE(CAST(NULL AS BIGINT), \
-               (SELECT max(id) FROM access_log) >> 12), (SELECT max(id) FROM access_log) >> 12) \
-               UNION ALL SELECT n - 1 FROM b WHERE n > 0) \
-               SELECT l.id FROM b CROSS JOIN access_log l ON (l.id >> 12) = b.n AND l.subject_key = ?) \
-               AND access_log.subject_hash = ? \
-               ORDER BY access_log.id DESC LIMIT 100";
+    // The query's shape (`store::audit::query`): the ids from one probe of
+    // the index per bucket (the query's own SQL, without `before`: a NULL
+    // top bucket), the subject's hash, newest first, a page.
+    let [open, middle, close] = audit::subject_ids_sql(true);
+    let sql = format!(
+        "EXPLAIN QUERY PLAN SELECT id FROM access_log \
+         WHERE {open}NULL{middle}?{close} AND access_log.subject_hash = ? \
+         ORDER BY access_log.id DESC LIMIT 100"
+    );
     let hash = "ab".repeat(32);
-    let plan: Vec<PlanRow> = diesel::sql_query(sql)
+    let plan: Vec<PlanRow> = diesel::sql_query(&sql)
         .bind::<diesel::sql_types::BigInt, _>(audit::subject_key(&hash).unwrap())
         .bind::<Text, _>(hash)
         .load(c)
