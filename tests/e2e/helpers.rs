@@ -55,6 +55,11 @@ pub struct Setup {
 impl Setup {
     /// `pki init` in a temp dir and `generate` a registry of `households`.
     pub fn new(db: TestDb, households: u64) -> Self {
+        Self::with_layout(db, households, "survey")
+    }
+
+    /// The same with `generate --layout layout` (survey or scattered).
+    pub fn with_layout(db: TestDb, households: u64, layout: &str) -> Self {
         let dir = TempDir::new("e2e");
         let pki = dir.0.join("pki");
         run_ok(&["pki", "init", "--dir", pki.to_str().unwrap()], &dir.0);
@@ -65,6 +70,8 @@ impl Setup {
                 &households.to_string(),
                 "--seed",
                 "11",
+                "--layout",
+                layout,
                 "--database",
                 &db.url_string,
             ],

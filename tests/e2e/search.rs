@@ -158,8 +158,8 @@ fn filter_json() -> Value {
     ]})
 }
 
-fn searches_match_the_oracle_for_every_role(db: TestDb) {
-    let setup = Setup::new(db, 2_000);
+fn searches_match_the_oracle_for_every_role(db: TestDb, layout: &str) {
+    let setup = Setup::with_layout(db, 2_000, layout);
     setup.new_client("planning-portal", ORG, "federal_government", "portal", &[]);
     for role in ["power", "standard", "basic"] {
         setup.add_user(&format!("plan.{role}"), ORG, role);
@@ -484,15 +484,17 @@ fn searches_match_the_oracle_for_every_role(db: TestDb) {
     assert_eq!(res.status(), 401);
 }
 
+// Each backend in one of the registry's two layouts (docs/search.md): the
+// answers must not depend on where an area's records sit.
 #[test]
 fn searches_match_the_oracle_sqlite() {
-    searches_match_the_oracle_for_every_role(TestDb::sqlite());
+    searches_match_the_oracle_for_every_role(TestDb::sqlite(), "survey");
 }
 
 #[test]
 fn searches_match_the_oracle_postgres() {
     if let Some(db) = TestDb::postgres() {
-        searches_match_the_oracle_for_every_role(db);
+        searches_match_the_oracle_for_every_role(db, "scattered");
     }
 }
 

@@ -44,7 +44,7 @@ pub fn prepare(households: u64) -> anyhow::Result<Config> {
         }
     };
     if existing == 0 {
-        generate(&url, households, DEMO_SEED)?;
+        generate(&url, households, DEMO_SEED, synth::Layout::Survey)?;
     } else {
         println!("registry {}: {existing} households", url.redacted());
     }
@@ -274,7 +274,12 @@ fn random_password() -> String {
 }
 
 /// Generate with a progress bar on a terminal.
-pub fn generate(url: &store::DatabaseUrl, households: u64, seed: u64) -> anyhow::Result<()> {
+pub fn generate(
+    url: &store::DatabaseUrl,
+    households: u64,
+    seed: u64,
+    layout: synth::Layout,
+) -> anyhow::Result<()> {
     let bar = ProgressBar::with_draw_target(Some(households), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
@@ -284,7 +289,9 @@ pub fn generate(url: &store::DatabaseUrl, households: u64, seed: u64) -> anyhow:
         .progress_chars("=> "),
     );
     let started = Instant::now();
-    let summary = synth::write_registry(url, households, seed, &mut |done| bar.set_position(done));
+    let summary = synth::write_registry(url, households, seed, layout, &mut |done| {
+        bar.set_position(done);
+    });
     bar.finish_and_clear();
     let summary = summary?;
     let secs = started.elapsed().as_secs_f64();

@@ -37,6 +37,13 @@ struct Cli {
     command: Command,
 }
 
+/// `generate --layout` (synth's own enum stays free of clap).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Layout {
+    Survey,
+    Scattered,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (mutual TLS) and the admin listener.
@@ -64,6 +71,10 @@ enum Command {
         seed: u64,
         #[arg(long)]
         database: String,
+        /// `survey`: ids given out area by area, as a survey gives them;
+        /// `scattered`: each household in a union council drawn at random.
+        #[arg(long, value_enum, default_value = "survey")]
+        layout: Layout,
     },
     /// Demo certificates.
     Pki {
@@ -210,9 +221,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             households,
             seed,
             database,
+            layout,
         } => {
             let url = store::DatabaseUrl::parse(&database)?;
-            demo::generate(&url, households, seed)
+            let layout = match layout {
+                Layout::Survey => synth::Layout::Survey,
+                Layout::Scattered => synth::Layout::Scattered,
+            };
+            demo::generate(&url, households, seed, layout)
         }
         Command::Pki { command } => match command {
             PkiCommand::Init { dir } => {

@@ -130,10 +130,16 @@ impl Geography {
     /// Pick a union council with probability proportional to its population.
     #[must_use]
     pub fn pick(&self, r: u64) -> &Uc {
+        &self.ucs[self.pick_index(r)]
+    }
+
+    /// The index in `ucs` of [`Geography::pick`]'s union council.
+    #[must_use]
+    pub fn pick_index(&self, r: u64) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1).max(1);
         let x = r % total;
         let i = self.cumulative.partition_point(|&c| c <= x);
-        &self.ucs[i.min(self.ucs.len() - 1)]
+        i.min(self.ucs.len() - 1)
     }
 
     /// How many districts the geography holds.

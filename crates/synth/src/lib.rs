@@ -54,12 +54,37 @@ pub enum SynthError {
     },
 }
 
+/// The order in which household ids are given out.
+///
+/// A real registry's ids follow its survey: enumerators go area by area, so
+/// the households of a union council (and so of a tehsil, a district, a
+/// province) hold neighbouring ids, and an area's records sit together in
+/// the database (docs/search.md, "The registry's order"). `Scattered` gives
+/// every household a union council drawn at random, so an area's records are
+/// spread over the whole id range: the worst case for an area's export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Area by area, in the geography's order (the default).
+    #[default]
+    Survey,
+    /// Each household in a union council drawn at random.
+    Scattered,
+}
+
+/// How many households each union council still gets, in the geography's
+/// order (survey layout).
+struct Plan {
+    left: Vec<u64>,
+    uc: usize,
+}
+
 /// A deterministic stream of households.
 pub struct Generator {
     rng: ChaCha8Rng,
     geo: Geography,
     counters: household::Counters,
     next_id: i64,
+    plan: Option<Plan>,
 }
 
 impl Generator {
@@ -78,7 +103,30 @@ impl Generator {
                 cnic_offset,
             },
             next_id: 1,
+            plan: None,
         }
+    }
+
+    /// A registry of `households` households in `layout`: with
+    /// [`Layout::Survey`] the union councils' sizes are drawn first (the same
+    /// population weights as the scattered layout), then each union council's
+    /// households are generated one after another, union councils in the
+    /// geography's order. Past `households` the stream goes on scattered.
+    #[must_use]
+    pub fn with_layout(seed: u64, households: u64, layout: Layout) -> Self {
+        let mut g = Self::new(seed);
+        if layout == Layout::Survey {
+            // A stream of its own, so drawing the sizes does not shift what
+            // the households themselves are drawn from.
+            let mut sizes = ChaCha8Rng::seed_from_u64(seed);
+            sizes.set_stream(1);
+            let mut left = vec![0u64; g.geo.ucs.len()];
+            for _ in 0..households {
+                left[g.geo.pick_index(sizes.next_u64())] += 1;
+            }
+            g.plan = Some(Plan { left, uc: 0 });
+        }
+        g
     }
 
     /// The geography households are placed in.
@@ -89,7 +137,18 @@ impl Generator {
 
     /// The next household.
     pub fn next_household(&mut self) -> Result<Generated, SynthError> {
-        let uc = self.geo.pick(self.rng.next_u64()).clone();
+        let planned = self.plan.as_mut().and_then(|p| {
+            while p.left.get(p.uc) == Some(&0) {
+                p.uc += 1;
+            }
+            let left = p.left.get_mut(p.uc)?;
+            *left -= 1;
+            Some(p.uc)
+        });
+        let uc = match planned {
+            Some(i) => self.geo.ucs[i].clone(),
+            None => self.geo.pick(self.rng.next_u64()).clone(),
+        };
         let id = self.next_id;
         self.next_id += 1;
         household::generate(&mut self.rng, &mut self.counters, id, &uc)
@@ -132,19 +191,21 @@ pub fn write_registry(
     url: &DatabaseUrl,
     households: u64,
     seed: u64,
+    layout: Layout,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Summary, SynthError> {
     if households == 0 || households > MAX_HOUSEHOLDS {
         return Err(SynthError::BadCount(households));
     }
     match url {
-        DatabaseUrl::Sqlite(path) => write_sqlite(url, path, households, seed, progress),
+        DatabaseUrl::Sqlite(path) => write_sqlite(url, path, households, seed, layout, progress),
         DatabaseUrl::Postgres(_) => {
             let mut conn = url.connect()?;
             store::migrate::run(&mut conn)?;
             refuse_if_not_empty(url, &mut conn)?;
             // One transaction for the whole registry: all of it or none.
-            let summary = conn.transaction(|conn| fill(conn, households, seed, progress))?;
+            let summary =
+                conn.transaction(|conn| fill(conn, households, seed, layout, progress))?;
             // Planner statistics now, not whenever autovacuum gets to it: a
             // copy of this database (`CREATE DATABASE ... TEMPLATE`, as the
             // benchmarks make) starts with no activity counters, so
@@ -169,6 +230,7 @@ fn write_sqlite(
     path: &Path,
     households: u64,
     seed: u64,
+    layout: Layout,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Summary, SynthError> {
     if path.exists() {
@@ -188,7 +250,7 @@ fn write_sqlite(
              PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
         )
         .map_err(StoreError::Query)?;
-        let summary = fill(&mut conn, households, seed, progress)?;
+        let summary = fill(&mut conn, households, seed, layout, progress)?;
         conn.batch_execute("PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA journal_mode = WAL;")
             .map_err(StoreError::Query)?;
         drop(conn);
@@ -210,9 +272,10 @@ fn fill(
     conn: &mut DbConn,
     households: u64,
     seed: u64,
+    layout: Layout,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Summary, SynthError> {
-    let mut generator = Generator::new(seed);
+    let mut generator = Generator::with_layout(seed, households, layout);
     registry::insert_geo_units(conn, &generator.geography().units)?;
     let (tx, rx) = mpsc::sync_channel::<Result<Batch, SynthError>>(4);
     let producer = std::thread::spawn(move || {

@@ -167,7 +167,7 @@ struct Tuples {
 fn writes_a_registry_once_and_refuses_to_mix() {
     for db in TestDb::all() {
         let be = db.backend();
-        let s = synth::write_registry(&db.url, 200, 5, &mut |_| {}).unwrap();
+        let s = synth::write_registry(&db.url, 200, 5, synth::Layout::Survey, &mut |_| {}).unwrap();
         assert_eq!(s.households, 200, "{be}");
         let mut conn = db.url.connect().unwrap();
         assert_eq!(
@@ -202,7 +202,7 @@ fn writes_a_registry_once_and_refuses_to_mix() {
             );
         }
         drop(conn);
-        let err = synth::write_registry(&db.url, 10, 5, &mut |_| {})
+        let err = synth::write_registry(&db.url, 10, 5, synth::Layout::Survey, &mut |_| {})
             .unwrap_err()
             .to_string();
         assert!(
@@ -216,7 +216,7 @@ fn writes_a_registry_once_and_refuses_to_mix() {
 fn bad_counts_and_places_leave_nothing_behind() {
     let db = TestDb::sqlite();
     for n in [0, synth::MAX_HOUSEHOLDS + 1] {
-        assert!(synth::write_registry(&db.url, n, 1, &mut |_| {}).is_err());
+        assert!(synth::write_registry(&db.url, n, 1, synth::Layout::Survey, &mut |_| {}).is_err());
     }
     let store::DatabaseUrl::Sqlite(path) = &db.url else {
         unreachable!()
@@ -230,7 +230,7 @@ fn bad_counts_and_places_leave_nothing_behind() {
         dir.display()
     );
     let missing = store::DatabaseUrl::parse("/nonexistent-nser-dir/r.db").unwrap();
-    let err = synth::write_registry(&missing, 10, 1, &mut |_| {})
+    let err = synth::write_registry(&missing, 10, 1, synth::Layout::Survey, &mut |_| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("create it first"), "{err}");
@@ -298,7 +298,7 @@ fn search_vocabulary_and_bulk_reads_agree_with_the_registry() {
         }
     }
     for db in TestDb::all() {
-        synth::write_registry(&db.url, 300, 5, &mut |_| {}).unwrap();
+        synth::write_registry(&db.url, 300, 5, synth::Layout::Survey, &mut |_| {}).unwrap();
         let mut conn = db.url.connect().unwrap();
         let one_by_one = |conn: &mut store::DbConn, ids: &[i64]| -> Vec<store::HouseholdRecord> {
             ids.iter()
@@ -346,4 +346,75 @@ fn search_vocabulary_and_bulk_reads_agree_with_the_registry() {
             assert!(store::registry::household(&mut conn, 21).is_err());
         }
     }
+}
+
+/// The survey layout gives ids area by area: each union council's (and so
+/// each district's) households hold one run of ids, in the geography's
+/// order, while areas keep the sizes the scattered layout draws them with.
+#[test]
+fn survey_layout_keeps_each_area_in_one_run_of_ids() {
+    use std::collections::HashMap;
+    use synth::Layout;
+    let n = 20_000u64;
+    let draw = |layout| {
+        let mut g = Generator::with_layout(11, n, layout);
+        (0..n)
+            .map(|_| g.next_household().unwrap().household)
+            .collect::<Vec<_>>()
+    };
+    let survey = draw(Layout::Survey);
+    let scattered = draw(Layout::Scattered);
+    assert_eq!(survey, draw(Layout::Survey), "same seed, same registry");
+    let order: HashMap<i32, usize> = Generator::new(11)
+        .geography()
+        .ucs
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.uc_code, i))
+        .collect();
+    for pair in survey.windows(2) {
+        assert_eq!(pair[1].id, pair[0].id + 1);
+        assert!(
+            order[&pair[0].uc_code] <= order[&pair[1].uc_code],
+            "household {} (UC {}) after household {} (UC {})",
+            pair[1].id,
+            pair[1].uc_code,
+            pair[0].id,
+            pair[0].uc_code
+        );
+    }
+    let span = |hs: &[store::Household], district: i32| {
+        let ids: Vec<i64> = hs
+            .iter()
+            .filter(|h| h.district_code == district)
+            .map(|h| h.id)
+            .collect();
+        (
+            ids.len(),
+            ids.iter().max().unwrap() - ids.iter().min().unwrap() + 1,
+        )
+    };
+    let largest = |hs: &[store::Household]| {
+        let mut per: HashMap<i32, usize> = HashMap::new();
+        for h in hs {
+            *per.entry(h.province_code).or_default() += 1;
+        }
+        per
+    };
+    let (s, c) = (largest(&survey), largest(&scattered));
+    for (province, count) in &c {
+        let other = s.get(province).copied().unwrap_or(0);
+        assert!(
+            u64::try_from(count.abs_diff(other)).unwrap() * 50 < n,
+            "province {province}: {other} households in survey layout, {count} scattered"
+        );
+    }
+    let district = scattered[0].district_code;
+    let (count, width) = span(&survey, district);
+    assert_eq!(i64::try_from(count).unwrap(), width, "district {district}");
+    let (count, width) = span(&scattered, district);
+    assert!(
+        i64::try_from(count).unwrap() * 10 < width,
+        "district {district}: scattered households in a run of ids"
+    );
 }
