@@ -25,6 +25,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// A read of the export path (`sqlite_read`, rusqlite) failed.
+    #[error("database read failed: {0}")]
+    Read(#[from] rusqlite::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

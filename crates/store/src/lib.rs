@@ -13,6 +13,7 @@ pub mod registry;
 pub mod rows;
 pub mod schema;
 pub mod search;
+mod sqlite_read;
 pub mod testing;
 
 pub use db::{pool, DatabaseUrl, DbConn, Pool, PooledConn};

@@ -58,6 +58,25 @@ pub struct Row<'a> {
 }
 
 impl Rows {
+    /// No rows yet, room for `expected` rows of `width` fields.
+    pub(crate) fn with_capacity(width: usize, expected: usize) -> Rows {
+        Rows {
+            width,
+            cells: Vec::with_capacity(expected * width),
+            text: String::with_capacity(expected * width * 8),
+        }
+    }
+
+    /// The next field of the row being read.
+    pub(crate) fn push(&mut self, cell: Cell) {
+        self.cells.push(cell);
+    }
+
+    /// `s` appended to the arena, as a cell.
+    pub(crate) fn push_text(&mut self, s: &str) -> DecodeResult<Cell> {
+        push_text(&mut self.text, s)
+    }
+
     /// Run `query` (which must select the columns `fields` describes, in
     /// that order) and decode every row it returns; room is made for
     /// `expected` rows up front.
@@ -72,11 +91,7 @@ impl Rows {
         C::Backend: Decode + QueryMetadata<Q::SqlType>,
         Q: Query + QueryFragment<C::Backend> + QueryId,
     {
-        let mut rows = Rows {
-            width: fields.len(),
-            cells: Vec::with_capacity(expected * fields.len()),
-            text: String::with_capacity(expected * fields.len() * 8),
-        };
+        let mut rows = Rows::with_capacity(fields.len(), expected);
         for row in conn.load(query)? {
             let row = row?;
             if row.field_count() != fields.len() {
@@ -229,7 +244,7 @@ impl Decode for Pg {
 }
 
 /// `YYYY-MM-DD`, exactly.
-fn iso_date(s: &[u8]) -> Option<NaiveDate> {
+pub(crate) fn iso_date(s: &[u8]) -> Option<NaiveDate> {
     match *s {
         [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] => NaiveDate::from_ymd_opt(
             i32::try_from(number(&[y0, y1, y2, y3])?).ok()?,
@@ -241,7 +256,7 @@ fn iso_date(s: &[u8]) -> Option<NaiveDate> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS`, exactly.
-fn iso_timestamp(s: &[u8]) -> Option<NaiveDateTime> {
+pub(crate) fn iso_timestamp(s: &[u8]) -> Option<NaiveDateTime> {
     match s {
         [date @ .., b' ', h0, h1, b':', m0, m1, b':', s0, s1] => {
             let time = NaiveTime::from_hms_opt(

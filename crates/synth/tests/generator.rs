@@ -418,3 +418,37 @@ fn survey_layout_keeps_each_area_in_one_run_of_ids() {
         "district {district}: scattered households in a run of ids"
     );
 }
+
+/// The bulk reader keeps a SQLite connection per thread: given another
+/// registry under the same file name, it reads the new file, not the one it
+/// had open.
+#[test]
+fn bulk_reads_follow_a_replaced_registry_file() {
+    let db = TestDb::sqlite();
+    let store::DatabaseUrl::Sqlite(path) = &db.url else {
+        unreachable!()
+    };
+    let ids = [20, 21, 22];
+    for seed in [5, 6] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        synth::write_registry(&db.url, 300, seed, synth::Layout::Survey, &mut |_| {}).unwrap();
+        let mut conn = db.url.connect().unwrap();
+        let bulk = store::search::records(&mut conn, &ids).unwrap();
+        let mut seen = 0;
+        bulk.each(|r| {
+            let one = store::registry::household(&mut db.url.connect().unwrap(), r.id)
+                .unwrap()
+                .unwrap();
+            same_rows(
+                r.members,
+                &one.members,
+                store::models::MEMBER_FIELDS,
+                &format!("seed {seed}"),
+            );
+            seen += 1;
+        });
+        assert_eq!(seen, 3, "seed {seed}");
+    }
+}
