@@ -406,6 +406,10 @@ fn hanging_off<'s, 'a>(rows: &'s [Row<'a>], next: &mut usize, id: i64) -> &'s [R
 /// The households with these ids (which must be in ascending order), with
 /// their members in line order, payments and flags. Ids that name no
 /// household are skipped.
+///
+/// On a SQLite file the rows are read on this thread's own read connection
+/// to the same file (`sqlite_read`): what is committed, not what `conn` may
+/// hold in an open transaction.
 pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
     if ids.is_empty() {
         return Ok(Records::default());
