@@ -9,14 +9,14 @@
 //! are not UTF-8 are an error naming the field, as on diesel's path.
 //!
 //! Only reads, only here: every write, and every other read, stays on
-//! diesel. Each blocking thread keeps one connection to the file, opened
-//! `query_only`, and reopens it when the file at that path is another one
+//! diesel. A few idle connections are kept for the next chunk (opened
+//! `query_only`), and closed when the file at their path is another one
 //! (a registry replaced under the same name). The four queries of a chunk
 //! run in one read transaction, so a chunk is one snapshot.
 
-use std::cell::RefCell;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use policy::{FieldSpec, FieldType};
@@ -25,16 +25,20 @@ use rusqlite::types::ValueRef;
 use crate::error::{Result, StoreError};
 use crate::rows::{iso_date, iso_timestamp, Cell, Rows};
 
-/// This thread's connection and the file it has open.
+/// A read connection and the file it has open.
 struct Reader {
     path: PathBuf,
     file: (u64, u64),
     conn: rusqlite::Connection,
 }
 
-thread_local! {
-    static READER: RefCell<Option<Reader>> = const { RefCell::new(None) };
-}
+/// Idle read connections, newest last. Shared by all threads rather than
+/// kept per thread, so that their number (and their page caches) follows
+/// the reads under way, not how many blocking threads ever read.
+static IDLE: Mutex<Vec<Reader>> = Mutex::new(Vec::new());
+
+/// Idle connections kept: two readers per export, two exports at once.
+const KEEP: usize = 4;
 
 /// The file `path` names now (device, inode).
 fn identity(path: &Path) -> Result<(u64, u64)> {
@@ -48,13 +52,15 @@ fn identity(path: &Path) -> Result<(u64, u64)> {
 fn open(path: &Path) -> Result<Reader> {
     use rusqlite::OpenFlags;
     let file = identity(path)?;
-    // Never created here (no SQLITE_OPEN_CREATE): the registry exists.
+    // Never created here (no SQLITE_OPEN_CREATE): the registry exists. A
+    // small page cache: a chunk reads its rows once, mostly in key order,
+    // and the operating system's cache holds the file.
     let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch(
-        "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16000;",
+        "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -2000;",
     )?;
     Ok(Reader {
         path: path.to_owned(),
@@ -81,31 +87,42 @@ pub(crate) fn main_file(conn: &mut diesel::SqliteConnection) -> Result<Option<Pa
         .map(|d| PathBuf::from(d.file)))
 }
 
-/// Run `f` in one read transaction on this thread's connection to `path`.
+/// Run `f` in one read transaction on an idle connection to `path` (or a
+/// new one), then keep the connection for the next read.
 pub(crate) fn with_reader<T>(
     path: &Path,
     f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
 ) -> Result<T> {
-    READER.with(|cell| {
-        let current = identity(path)?;
-        let kept = cell.borrow_mut().take();
-        let reader = match kept {
-            Some(r) if r.path == path && r.file == current => r,
-            // Closed before the new one opens.
-            other => {
-                drop(other);
-                open(path)?
-            }
-        };
-        let out = (|| {
-            let tx = reader.conn.unchecked_transaction()?;
-            let out = f(&tx)?;
-            tx.finish()?;
-            Ok(out)
-        })();
-        *cell.borrow_mut() = Some(reader);
-        out
-    })
+    let current = identity(path)?;
+    let kept = {
+        let mut idle = IDLE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Connections to a file no longer at its path are closed.
+        idle.retain(|r| r.path != path || r.file == current);
+        idle.iter()
+            .rposition(|r| r.path == path)
+            .map(|i| idle.swap_remove(i))
+    };
+    let reader = match kept {
+        Some(r) => r,
+        None => open(path)?,
+    };
+    let out = (|| {
+        let tx = reader.conn.unchecked_transaction()?;
+        let out = f(&tx)?;
+        tx.finish()?;
+        Ok(out)
+    })();
+    let mut idle = IDLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if idle.len() >= KEEP {
+        // The longest idle goes (in tests, one to a file long gone).
+        idle.remove(0);
+    }
+    idle.push(reader);
+    out
 }
 
 /// How the rows of one table are picked.
