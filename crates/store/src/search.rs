@@ -407,8 +407,8 @@ fn hanging_off<'s, 'a>(rows: &'s [Row<'a>], next: &mut usize, id: i64) -> &'s [R
 /// their members in line order, payments and flags. Ids that name no
 /// household are skipped.
 ///
-/// On a SQLite file the rows are read on this thread's own read connection
-/// to the same file (`sqlite_read`): what is committed, not what `conn` may
+/// On a SQLite file the rows are read on a read connection of their own to
+/// the same file (`sqlite_read`): what is committed, not what `conn` may
 /// hold in an open transaction.
 pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
     if ids.is_empty() {

@@ -102,7 +102,7 @@ pub(crate) fn with_reader<T>(
         idle.retain(|r| r.path != path || r.file == current);
         idle.iter()
             .rposition(|r| r.path == path)
-            .map(|i| idle.swap_remove(i))
+            .map(|i| idle.remove(i))
     };
     let reader = match kept {
         Some(r) => r,
