@@ -11,7 +11,8 @@
 //! `as_select()`), so [`Row`] answers [`Record::value`] with the same index
 //! as the model does; a test checks the two agree field by field.
 //!
-//! Reading rows one at a time needs diesel's `LoadConnection::load`, public
+//! On SQLite the rows are read by `sqlite_read` (rusqlite); on PostgreSQL
+//! by [`Rows::load`]. Reading rows one at a time needs diesel's `LoadConnection::load`, public
 //! only under its `i-implement-a-third-party-backend-and-opt-into-breaking-changes`
 //! feature; `Cargo.lock` pins the version (`docs/architecture.md` says why
 //! that is acceptable).
@@ -25,7 +26,6 @@ use diesel::pg::Pg;
 use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::row::{Field, Row as _};
 use diesel::sql_types::{Bool, Date, Double, Timestamp};
-use diesel::sqlite::Sqlite;
 use policy::{FieldSpec, FieldType, Record, Value};
 
 use crate::error::{Result, StoreError};
@@ -173,45 +173,6 @@ fn push_text(text: &mut String, s: &str) -> DecodeResult<Cell> {
     let len = u32::try_from(s.len())?;
     text.push_str(s);
     Ok(Cell::Text(start, len))
-}
-
-impl Decode for Sqlite {
-    fn cell(
-        ty: FieldType,
-        mut value: diesel::sqlite::SqliteValue<'_, '_, '_>,
-        text: &mut String,
-    ) -> DecodeResult<Cell> {
-        Ok(match ty {
-            FieldType::Bool => Cell::Bool(<bool as FromSql<Bool, Sqlite>>::from_sql(value)?),
-            FieldType::Int => Cell::Int(value.read_long()),
-            FieldType::Float => Cell::Float(value.read_double()),
-            // `read_text` borrows the text in place (`read_blob` would copy
-            // it) but reads bytes that are not UTF-8 lossily. Text with a
-            // replacement character (rare) is read again by diesel's
-            // `String`, which makes invalid UTF-8 an error, as on the
-            // single-household path.
-            FieldType::Text => {
-                let s = value.read_text();
-                if !s.contains(char::REPLACEMENT_CHARACTER) {
-                    return push_text(text, s);
-                }
-                let strict = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(value)?;
-                return push_text(text, &strict);
-            }
-            // Stored as diesel writes them ("2026-11-27", "2026-11-27
-            // 10:00:00"); anything else goes through diesel's own parser.
-            FieldType::Date => match iso_date(value.read_text().as_bytes()) {
-                Some(d) => Cell::Date(d),
-                None => Cell::Date(<NaiveDate as FromSql<Date, Sqlite>>::from_sql(value)?),
-            },
-            FieldType::Timestamp => match iso_timestamp(value.read_text().as_bytes()) {
-                Some(t) => Cell::Timestamp(t),
-                None => Cell::Timestamp(<NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_sql(
-                    value,
-                )?),
-            },
-        })
-    }
 }
 
 impl Decode for Pg {

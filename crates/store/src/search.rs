@@ -12,9 +12,8 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use crate::access::on_backend;
 use crate::db::DbConn;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::models::{
     Flag, Household, Member, Payment, FLAG_FIELDS, HOUSEHOLD_FIELDS, MEMBER_FIELDS, PAYMENT_FIELDS,
 };
@@ -407,73 +406,47 @@ fn hanging_off<'s, 'a>(rows: &'s [Row<'a>], next: &mut usize, id: i64) -> &'s [R
 /// their members in line order, payments and flags. Ids that name no
 /// household are skipped.
 ///
-/// On a SQLite file the rows are read on a read connection of their own to
-/// the same file (`sqlite_read`): what is committed, not what `conn` may
-/// hold in an open transaction.
+/// On SQLite the rows are read on a read connection of their own to the
+/// same file (`sqlite_read`): what is committed, not what `conn` may hold in
+/// an open transaction; a database in memory has no file and is refused.
 pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
     if ids.is_empty() {
         return Ok(Records::default());
     }
-    // SQLite: on rusqlite (`sqlite_read`), in one read transaction. Else on
-    // the backend's own connection, decoded cell by cell into one arena
+    // SQLite: on rusqlite (`sqlite_read`), in one read transaction.
+    // PostgreSQL: on the backend's own connection, decoded cell by cell into one arena
     // per table (the bulk of an export's time was building a `String` per
     // field). When the ids are dense (at least 80 % of their span: a
     // complete export of the registry), one range scan per table replaces a
     // thousand index seeks; households not asked for are skipped by `each`.
     let (lo, hi) = (ids[0], ids[ids.len() - 1]);
     let dense = usize::try_from(hi - lo + 1).is_ok_and(|span| span <= ids.len() + ids.len() / 4);
-    if let DbConn::Sqlite(c) = conn {
-        if let Some(path) = sqlite_read::main_file(c)? {
-            return sqlite_read::with_reader(&path, |r| {
-                let keys = if dense {
-                    Keys::Range(lo, hi)
-                } else {
-                    Keys::In(ids)
-                };
-                let n = ids.len();
-                let read = |table, key, order, fields, per| {
-                    sqlite_read::load(r, table, key, order, &keys, fields, n * per)
-                };
-                Ok(Records {
-                    ids: ids.to_vec(),
-                    households: read("households", "id", "id", HOUSEHOLD_FIELDS, 1)?,
-                    members: read(
-                        "members",
-                        "household_id",
-                        "household_id, line_no",
-                        MEMBER_FIELDS,
-                        8,
-                    )?,
-                    payments: read(
-                        "cct_payments",
-                        "household_id",
-                        "household_id, paid_on",
-                        PAYMENT_FIELDS,
-                        2,
-                    )?,
-                    flags: read(
-                        "household_flags",
-                        "household_id",
-                        "household_id, raised_at",
-                        FLAG_FIELDS,
-                        0,
-                    )?,
-                })
-            });
-        }
-    }
+    let c = match conn {
+        DbConn::Pg(c) => c,
+        DbConn::Sqlite(c) => return sqlite_records(c, ids, dense),
+    };
     macro_rules! rows_of {
         ($table:ident, $key:expr, $order:expr, $model:ty, $fields:expr, $per:expr) => {
             if dense {
-                on_backend!(conn, c => Rows::load(c, $table::table
-                    .filter($key.between(lo, hi))
-                    .order($order)
-                    .select(<$model>::as_select()), $fields, ids.len() * $per))?
+                Rows::load(
+                    c,
+                    $table::table
+                        .filter($key.between(lo, hi))
+                        .order($order)
+                        .select(<$model>::as_select()),
+                    $fields,
+                    ids.len() * $per,
+                )?
             } else {
-                on_backend!(conn, c => Rows::load(c, $table::table
-                    .filter($key.eq_any(ids))
-                    .order($order)
-                    .select(<$model>::as_select()), $fields, ids.len() * $per))?
+                Rows::load(
+                    c,
+                    $table::table
+                        .filter($key.eq_any(ids))
+                        .order($order)
+                        .select(<$model>::as_select()),
+                    $fields,
+                    ids.len() * $per,
+                )?
             }
         };
     }
@@ -511,5 +484,51 @@ pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
             FLAG_FIELDS,
             0
         ),
+    })
+}
+
+/// [`records`] on SQLite: the four tables' rows by `sqlite_read`, in one
+/// read transaction; by id range when `dense`.
+fn sqlite_records(c: &mut diesel::SqliteConnection, ids: &[i64], dense: bool) -> Result<Records> {
+    let (lo, hi) = (ids[0], ids[ids.len() - 1]);
+    let path = sqlite_read::main_file(c)?.ok_or_else(|| StoreError::SqlitePath {
+        path: ":memory:".to_owned(),
+        reason: "list searches read from a database file".to_owned(),
+    })?;
+    sqlite_read::with_reader(&path, |r| {
+        let keys = if dense {
+            Keys::Range(lo, hi)
+        } else {
+            Keys::In(ids)
+        };
+        let n = ids.len();
+        let read = |table, key, order, fields, per| {
+            sqlite_read::load(r, table, key, order, &keys, fields, n * per)
+        };
+        Ok(Records {
+            ids: ids.to_vec(),
+            households: read("households", "id", "id", HOUSEHOLD_FIELDS, 1)?,
+            members: read(
+                "members",
+                "household_id",
+                "household_id, line_no",
+                MEMBER_FIELDS,
+                8,
+            )?,
+            payments: read(
+                "cct_payments",
+                "household_id",
+                "household_id, paid_on",
+                PAYMENT_FIELDS,
+                2,
+            )?,
+            flags: read(
+                "household_flags",
+                "household_id",
+                "household_id, raised_at",
+                FLAG_FIELDS,
+                0,
+            )?,
+        })
     })
 }
