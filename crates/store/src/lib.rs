@@ -13,6 +13,7 @@ pub mod registry;
 pub mod rows;
 pub mod schema;
 pub mod search;
+pub mod spare;
 mod sqlite_read;
 pub mod testing;
 

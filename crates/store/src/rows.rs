@@ -29,6 +29,7 @@ use diesel::sql_types::{Bool, Date, Double, Timestamp};
 use policy::{FieldSpec, FieldType, Record, Value};
 
 use crate::error::{Result, StoreError};
+use crate::spare::Spare;
 
 /// One decoded field. Text is a range of the table's text arena.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +49,26 @@ pub struct Rows {
     width: usize,
     cells: Vec<Cell>,
     text: String,
+    /// Where the arenas go back to when the rows are dropped.
+    spare: Option<&'static Arenas>,
+}
+
+/// Spare arenas of one table's [`Rows`] (`crate::spare`).
+pub(crate) type Arenas = Spare<(Vec<Cell>, String)>;
+
+/// The most a table's spare arenas may hold and be kept.
+const MOST_KEPT: usize = 64 << 20;
+
+impl Drop for Rows {
+    fn drop(&mut self) {
+        if let Some(spare) = self.spare {
+            let arenas = (
+                std::mem::take(&mut self.cells),
+                std::mem::take(&mut self.text),
+            );
+            spare.give(arenas, MOST_KEPT);
+        }
+    }
 }
 
 /// One row of [`Rows`], readable field by field.
@@ -58,12 +79,21 @@ pub struct Row<'a> {
 }
 
 impl Rows {
-    /// No rows yet, room for `expected` rows of `width` fields.
-    pub(crate) fn with_capacity(width: usize, expected: usize) -> Rows {
+    /// No rows yet, room for `expected` rows of `width` fields, in arenas
+    /// taken from `spare` (and given back to it when dropped) if it has any.
+    pub(crate) fn with_capacity(
+        width: usize,
+        expected: usize,
+        spare: Option<&'static Arenas>,
+    ) -> Rows {
+        let (mut cells, mut text) = spare.and_then(Spare::take).unwrap_or_default();
+        cells.reserve(expected * width);
+        text.reserve(expected * width * 8);
         Rows {
             width,
-            cells: Vec::with_capacity(expected * width),
-            text: String::with_capacity(expected * width * 8),
+            cells,
+            text,
+            spare,
         }
     }
 
@@ -85,13 +115,14 @@ impl Rows {
         query: Q,
         fields: &[FieldSpec],
         expected: usize,
+        spare: Option<&'static Arenas>,
     ) -> Result<Rows>
     where
         C: LoadConnection,
         C::Backend: Decode + QueryMetadata<Q::SqlType>,
         Q: Query + QueryFragment<C::Backend> + QueryId,
     {
-        let mut rows = Rows::with_capacity(fields.len(), expected);
+        let mut rows = Rows::with_capacity(fields.len(), expected, spare);
         for row in conn.load(query)? {
             let row = row?;
             if row.field_count() != fields.len() {

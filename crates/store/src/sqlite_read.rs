@@ -23,7 +23,7 @@ use policy::{FieldSpec, FieldType};
 use rusqlite::types::ValueRef;
 
 use crate::error::{Result, StoreError};
-use crate::rows::{iso_date, iso_timestamp, Cell, Rows};
+use crate::rows::{iso_date, iso_timestamp, Arenas, Cell, Rows};
 
 /// A read connection and the file it has open.
 struct Reader {
@@ -133,21 +133,39 @@ pub(crate) enum Keys<'a> {
     In(&'a [i64]),
 }
 
+/// One table of a chunk's read: the caller's constants.
+pub(crate) struct Table {
+    pub name: &'static str,
+    /// The household id column.
+    pub key: &'static str,
+    pub order: &'static str,
+    /// The columns, in the order of the table's model.
+    pub fields: &'static [FieldSpec],
+    /// Rows expected per household, to size the arenas.
+    pub per: usize,
+    /// Where its arenas are kept between chunks.
+    pub spare: &'static Arenas,
+}
+
 /// `SELECT fields FROM table WHERE key ... ORDER BY order`, every row
-/// decoded into [`Rows`]. Table, key and order are the caller's constants;
-/// the ids are bound.
+/// decoded into [`Rows`]; room is made for `households` times the table's
+/// rows per household. Only the ids are bound.
 pub(crate) fn load(
     conn: &rusqlite::Connection,
-    table: &str,
-    key: &str,
-    order: &str,
+    t: &Table,
     keys: &Keys<'_>,
-    fields: &[FieldSpec],
-    expected: usize,
+    households: usize,
 ) -> Result<Rows> {
+    let Table {
+        name: table,
+        key,
+        order,
+        fields,
+        ..
+    } = *t;
     let columns: Vec<&str> = fields.iter().map(|f| f.name).collect();
     let columns = columns.join(", ");
-    let mut rows = Rows::with_capacity(fields.len(), expected);
+    let mut rows = Rows::with_capacity(fields.len(), households * t.per, Some(t.spare));
     let mut decode = |row: &rusqlite::Row<'_>| -> Result<()> {
         for (i, spec) in fields.iter().enumerate() {
             let cell = cell(spec.ty, row.get_ref(i)?, &mut rows)

@@ -419,6 +419,99 @@ fn survey_layout_keeps_each_area_in_one_run_of_ids() {
     );
 }
 
+/// A stream's ids read in one pass (an id set) are the ids keyset pages
+/// give, for searches by area, PMT range, village and field, after any id;
+/// searches without conditions, and PostgreSQL, page instead.
+#[test]
+fn id_sets_give_what_keyset_pages_give() {
+    use store::registry::Area;
+    use store::search::{Filter, FlagField, Search, Test, TextField};
+    for db in TestDb::all() {
+        synth::write_registry(&db.url, 2_000, 3, synth::Layout::Scattered, &mut |_| {}).unwrap();
+        let mut conn = db.url.connect().unwrap();
+        let h = store::registry::household(&mut conn, 777)
+            .unwrap()
+            .unwrap()
+            .household;
+        // A household field or a member field, and a flag.
+        let filter = Filter::All(vec![
+            Filter::Any(vec![
+                Filter::Test(Test::Text {
+                    field: TextField::Toilet,
+                    values: vec!["flush"],
+                    negate: false,
+                }),
+                Filter::Test(Test::Text {
+                    field: TextField::Disability,
+                    values: vec!["none"],
+                    negate: true,
+                }),
+            ]),
+            Filter::Test(Test::Flag {
+                field: FlagField::HasTelevision,
+                value: true,
+            }),
+        ]);
+        let searches = [
+            Search {
+                area: Some(Area::District(h.district_code)),
+                village: None,
+                filter: None,
+                pmt: None,
+            },
+            Search {
+                area: Some(Area::Province(h.province_code)),
+                village: None,
+                filter: None,
+                pmt: Some((10.0, 40.0)),
+            },
+            Search {
+                area: Some(Area::Tehsil(h.tehsil_code)),
+                village: Some(h.village.clone()),
+                filter: None,
+                pmt: None,
+            },
+            Search {
+                area: Some(Area::Province(h.province_code)),
+                village: None,
+                filter: Some(filter),
+                pmt: None,
+            },
+        ];
+        for search in &searches {
+            for after in [0, 1, 777, 1_999, 5_000] {
+                let mut paged = Vec::new();
+                let mut to = after;
+                loop {
+                    let page = store::search::ids(&mut conn, search, to, 97).unwrap();
+                    let Some(&last) = page.last() else { break };
+                    to = last;
+                    paged.extend(page);
+                }
+                let set = store::search::id_set(&mut conn, search, after).unwrap();
+                let Some(mut set) = set else {
+                    assert_eq!(db.backend(), "postgres", "{search:?}");
+                    continue;
+                };
+                let mut got = Vec::new();
+                while !set.is_empty() {
+                    got.extend(set.take(97));
+                }
+                assert_eq!(got, paged, "{} {search:?} after {after}", db.backend());
+            }
+        }
+        let whole = Search {
+            area: None,
+            village: None,
+            filter: None,
+            pmt: None,
+        };
+        assert!(store::search::id_set(&mut conn, &whole, 0)
+            .unwrap()
+            .is_none());
+    }
+}
+
 /// The bulk reader keeps a SQLite connection per thread: given another
 /// registry under the same file name, it reads the new file, not the one it
 /// had open.

@@ -20,6 +20,7 @@ use futures_util::stream::Stream;
 use policy::SearchType;
 use serde::Deserialize;
 use store::search::Search;
+use store::spare::Spare;
 
 use crate::audit::Audit;
 use crate::error::ApiError;
@@ -391,13 +392,13 @@ fn count_visible(
         let n = store::search::count(&mut conn, search)?;
         return Ok(u64::try_from(n).unwrap_or(0));
     }
+    let mut scan = ScanState::streaming(after_id);
     let mut n = 0u64;
-    let mut after = after_id;
-    loop {
-        let ids = store::search::ids(&mut conn, search, after, SCAN)?;
-        let Some(&last) = ids.last() else { break };
-        n += ids.iter().filter(|id| view.admits(**id)).count() as u64;
-        after = last;
+    while scan.more() {
+        // One id page at a time: `want` 1 reads exactly one.
+        scan.fill(&mut conn, &view, search, 1, SCAN)?;
+        n += scan.queued.len() as u64;
+        scan.queued.clear();
     }
     Ok(n)
 }
@@ -545,7 +546,7 @@ impl Export {
         let export = Export {
             req,
             state,
-            scan: ScanState::after(plan.after_id),
+            scan: ScanState::streaming(plan.after_id),
             reads: VecDeque::new(),
             started: 0,
             taken: 0,
@@ -641,30 +642,49 @@ impl Export {
             if self.reads.is_empty() && !(self.scan.more() && self.taken < self.limit) {
                 self.done = true;
             }
-            return Ok(Some(Bytes::from(chunk.bytes)));
+            return Ok(Some(Bytes::from_owner(chunk.bytes)));
         }
     }
 }
 
-/// Where a streamed scan stands: visible ids read ahead of the chunks (at
-/// most one id page), the last id read, and whether all have been read.
+/// Where a scan stands: visible ids read ahead of the chunks (at most one
+/// id page), the last id read, and whether all have been read. A stream
+/// reads the ids of a search with conditions in one pass
+/// ([`store::search::id_set`]) and takes them from that; a JSON page, or a
+/// search the id set does not serve, reads keyset pages of ids.
 struct ScanState {
     queued: VecDeque<i64>,
     scanned_to: i64,
     exhausted: bool,
+    /// The rest of the matching ids, once read in one pass.
+    set: Option<store::search::IdSet>,
+    /// Keyset pages only (a JSON page, or no id set for this search).
+    paged: bool,
 }
 
 impl ScanState {
+    /// Keyset pages of ids after `id`.
     fn after(id: i64) -> Self {
         ScanState {
             queued: VecDeque::new(),
             scanned_to: id,
             exhausted: false,
+            set: None,
+            paged: true,
         }
     }
 
-    /// Read ids, `step` at a time (one indexed scan each), until `want`
-    /// visible ones are queued or every match has been read.
+    /// The ids after `id` for a stream: in one pass where it serves.
+    fn streaming(id: i64) -> Self {
+        ScanState {
+            paged: false,
+            ..ScanState::after(id)
+        }
+    }
+
+    /// Read ids, `step` at a time (from the id set, or one indexed scan
+    /// each), until `want` visible ones are queued or every match has been
+    /// read.
     fn fill(
         &mut self,
         conn: &mut store::DbConn,
@@ -673,9 +693,20 @@ impl ScanState {
         want: usize,
         step: i64,
     ) -> Result<(), ApiError> {
+        if self.set.is_none() && !self.paged {
+            self.set = store::search::id_set(conn, search, self.scanned_to)?;
+            self.paged = self.set.is_none();
+        }
         while self.queued.len() < want && !self.exhausted {
-            let page = store::search::ids(conn, search, self.scanned_to, step)?;
-            self.exhausted = i64::try_from(page.len()).unwrap_or(i64::MAX) < step;
+            let page = if let Some(set) = self.set.as_mut() {
+                let page = set.take(usize::try_from(step).unwrap_or(usize::MAX));
+                self.exhausted = set.is_empty();
+                page
+            } else {
+                let page = store::search::ids(conn, search, self.scanned_to, step)?;
+                self.exhausted = i64::try_from(page.len()).unwrap_or(i64::MAX) < step;
+                page
+            };
             if let Some(&last) = page.last() {
                 self.scanned_to = last;
             }
@@ -698,8 +729,32 @@ impl ScanState {
 
 /// One chunk, shaped.
 struct Chunk {
-    bytes: Vec<u8>,
+    bytes: Out,
     rows: u64,
+}
+
+/// Spare answer buffers of streamed chunks (`store::spare`): the chunks
+/// read ahead, the one being logged and those the connection still holds,
+/// for two exports at once.
+static OUT: Spare<Vec<u8>> = Spare::new(8);
+
+/// The most an answer buffer may hold and be kept.
+const OUT_MOST_KEPT: usize = 16 << 20;
+
+/// A chunk's answer; its buffer goes back to [`OUT`] once the connection
+/// has written it (it is the owner of the [`Bytes`] handed over).
+struct Out(Vec<u8>);
+
+impl AsRef<[u8]> for Out {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        OUT.give(std::mem::take(&mut self.0), OUT_MOST_KEPT);
+    }
 }
 
 /// Read and shape the households `ids` (the first chunk of a CSV export
@@ -708,11 +763,12 @@ fn read_chunk(state: &AppState, plan: &Plan, ids: &[i64], first: bool) -> Result
     let view = decide(state, &plan.request)?;
     let mut conn = state.pool.get().map_err(store::StoreError::from)?;
     let records = store::search::records(&mut conn, ids)?;
-    let mut bytes = Vec::with_capacity(ids.len() * 4096 + 1024);
+    let mut bytes = Out(OUT.take().unwrap_or_default());
+    bytes.0.reserve(ids.len() * 4096 + 1024);
     if first && plan.format == Format::Csv {
-        view.write_csv_header(&mut bytes);
+        view.write_csv_header(&mut bytes.0);
     }
-    let rows = shape_into(&view, &records, plan.format, &mut bytes);
+    let rows = shape_into(&view, &records, plan.format, &mut bytes.0);
     Ok(Chunk { bytes, rows })
 }
 
