@@ -361,6 +361,17 @@ pub struct IdSet {
 const ID_SET_MOST: i64 = 1 << 27;
 
 impl IdSet {
+    /// The set of `ids`; `None` if one is too large for it.
+    fn of(ids: impl Iterator<Item = diesel::QueryResult<i64>>) -> Result<Option<IdSet>> {
+        let mut set = IdSet::default();
+        for id in ids {
+            if !set.insert(id?) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(set))
+    }
+
     fn insert(&mut self, id: i64) -> bool {
         let Ok(bit) = usize::try_from(id) else {
             return false;
@@ -436,7 +447,6 @@ pub fn id_set(conn: &mut DbConn, search: &Search, after_id: i64) -> Result<Optio
     let DbConn::Sqlite(c) = conn else {
         return Ok(None);
     };
-    let mut set = IdSet::default();
     if unconditioned {
         #[derive(diesel::QueryableByName)]
         struct Id {
@@ -448,23 +458,13 @@ pub fn id_set(conn: &mut DbConn, search: &Search, after_id: i64) -> Result<Optio
         )
         .bind::<diesel::sql_types::BigInt, _>(after_id)
         .load_iter::<Id, diesel::connection::DefaultLoadingMode>(c)?;
-        for row in rows {
-            if !set.insert(row?.id) {
-                return Ok(None);
-            }
-        }
-        return Ok(Some(set));
+        return IdSet::of(rows.map(|row| row.map(|r| r.id)));
     }
     let rows = matching(search)
         .select(households::id)
         .filter(households::id.gt(after_id))
         .load_iter::<i64, diesel::connection::DefaultLoadingMode>(conn)?;
-    for id in rows {
-        if !set.insert(id?) {
-            return Ok(None);
-        }
-    }
-    Ok(Some(set))
+    IdSet::of(rows)
 }
 
 /// How many households match.
@@ -482,8 +482,9 @@ static SPARE: [Arenas; 4] = [
     Arenas::new(4),
 ];
 
-/// [`records`]' four tables as `sqlite_read` reads them (the same columns,
-/// keys and order as the diesel queries of the PostgreSQL path).
+/// [`records`]' four tables: their columns, rows per household and spare
+/// arenas on both paths; their names, keys and order as `sqlite_read`
+/// reads them (the same as the diesel queries of the PostgreSQL path).
 static TABLES: [Table; 4] = [
     Table {
         name: "households",
@@ -606,7 +607,7 @@ pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
         DbConn::Sqlite(c) => return sqlite_records(c, ids, dense),
     };
     macro_rules! rows_of {
-        ($table:ident, $key:expr, $order:expr, $model:ty, $fields:expr, $per:expr, $spare:expr) => {
+        ($table:ident, $key:expr, $order:expr, $model:ty, $t:expr) => {
             if dense {
                 Rows::load(
                     c,
@@ -614,9 +615,9 @@ pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
                         .filter($key.between(lo, hi))
                         .order($order)
                         .select(<$model>::as_select()),
-                    $fields,
-                    ids.len() * $per,
-                    Some($spare),
+                    $t.fields,
+                    ids.len() * $t.per,
+                    Some($t.spare),
                 )?
             } else {
                 Rows::load(
@@ -625,9 +626,9 @@ pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
                         .filter($key.eq_any(ids))
                         .order($order)
                         .select(<$model>::as_select()),
-                    $fields,
-                    ids.len() * $per,
-                    Some($spare),
+                    $t.fields,
+                    ids.len() * $t.per,
+                    Some($t.spare),
                 )?
             }
         };
@@ -639,36 +640,28 @@ pub fn records(conn: &mut DbConn, ids: &[i64]) -> Result<Records> {
             households::id,
             households::id,
             Household,
-            HOUSEHOLD_FIELDS,
-            1,
-            &SPARE[0]
+            &TABLES[0]
         ),
         members: rows_of!(
             members,
             members::household_id,
             (members::household_id, members::line_no),
             Member,
-            MEMBER_FIELDS,
-            8,
-            &SPARE[1]
+            &TABLES[1]
         ),
         payments: rows_of!(
             cct_payments,
             cct_payments::household_id,
             (cct_payments::household_id, cct_payments::paid_on),
             Payment,
-            PAYMENT_FIELDS,
-            2,
-            &SPARE[2]
+            &TABLES[2]
         ),
         flags: rows_of!(
             household_flags,
             household_flags::household_id,
             (household_flags::household_id, household_flags::raised_at),
             Flag,
-            FLAG_FIELDS,
-            0,
-            &SPARE[3]
+            &TABLES[3]
         ),
     })
 }
