@@ -8,6 +8,9 @@
 //! transactions of N with `synchronous = NORMAL`: the cost of a record
 //! itself, its inserts and indexes, with the per-commit cost spread thin.
 //! `--dir D` puts the database in D (default: a new temporary directory).
+//! `--json` instead times a record's canonical JSON (`chain::record_json`,
+//! which the writer makes of every record) against `serde_json::to_vec`,
+//! whose bytes it must equal.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
@@ -71,6 +74,35 @@ fn record(i: u64) -> AccessRow {
     }
 }
 
+/// ns a record: `chain::record_json` against `serde_json::to_vec`, three rounds.
+#[allow(clippy::cast_precision_loss, reason = "a printed ratio")]
+fn json() -> Res<()> {
+    let rows: Vec<AccessRow> = (0..1_000).map(record).collect();
+    for row in &rows {
+        assert_eq!(metering::chain::record_json(row), serde_json::to_vec(row)?);
+    }
+    let n = 1_000_000;
+    for round in 1..=3 {
+        let mut bytes = 0;
+        let t = Instant::now();
+        for i in 0..n {
+            bytes += serde_json::to_vec(std::hint::black_box(&rows[i % rows.len()]))?.len();
+        }
+        let theirs = t.elapsed().as_nanos() as f64 / n as f64;
+        let t = Instant::now();
+        for i in 0..n {
+            bytes +=
+                metering::chain::record_json(std::hint::black_box(&rows[i % rows.len()])).len();
+        }
+        let ours = t.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "round {round}: serde_json::to_vec {theirs:.0} ns a record, chain::record_json {ours:.0} ns ({} bytes a record)",
+            bytes / (2 * n)
+        );
+    }
+    Ok(())
+}
+
 #[allow(clippy::cast_precision_loss, reason = "a printed ratio")]
 fn per_record(ticks: u64, records: u64) -> f64 {
     ticks as f64 * 10_000.0 / records as f64
@@ -114,6 +146,9 @@ fn bulk(url: &store::DatabaseUrl, per: u64) -> Res<()> {
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--json") {
+        return json();
+    }
     let arg = |name: &str| {
         args.iter()
             .position(|a| a == name)
