@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpMessage, HttpRequest};
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::server::{AppState, PeerCertificate};
@@ -177,12 +176,15 @@ impl ClientCache {
 /// active organisation -> rate limit -> optional bearer token bound to this
 /// certificate -> active user of the same organisation.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticated, ApiError> {
-    let Some(PeerCertificate(cert)) = req.conn_data::<PeerCertificate>().cloned() else {
+    let Some(PeerCertificate {
+        der: cert,
+        sha256: fp,
+    }) = req.conn_data::<PeerCertificate>().cloned()
+    else {
         return Err(ApiError::Unauthenticated(
             "a client certificate is required",
         ));
     };
-    let fp: [u8; 32] = Sha256::digest(cert.as_slice()).into();
     let client = if let Some(cached) = state.clients.get(&fp) {
         cached
     } else {
