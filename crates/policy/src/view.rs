@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -63,7 +64,11 @@ pub struct View<'p> {
     members: MemberSelection,
     sampled: bool,
     row_limit: u64,
-    key: ClientKey,
+    client_id: String,
+    /// The client's pseudonym and sample keys, derived (four HMAC
+    /// computations) the first time a pseudonym or the sample needs them:
+    /// most views, the till's among them, never do.
+    key: OnceLock<ClientKey>,
 }
 
 impl fmt::Debug for View<'_> {
@@ -126,7 +131,8 @@ impl<'p> View<'p> {
             members,
             sampled,
             row_limit,
-            key: policy.pseudonymiser().for_client(&request.caller.client_id),
+            client_id: request.caller.client_id.clone(),
+            key: OnceLock::new(),
         }
     }
 
@@ -167,7 +173,7 @@ impl<'p> View<'p> {
     /// reveals more than that 1% of the registry.
     #[must_use]
     pub fn admits(&self, household_id: i64) -> bool {
-        !self.sampled || self.key.in_sample(household_id)
+        !self.sampled || self.client_key().in_sample(household_id)
     }
 
     /// The household as this view lets the caller see it, ready to write
@@ -239,7 +245,8 @@ impl<'p> View<'p> {
     }
 
     pub(crate) fn client_key(&self) -> &ClientKey {
-        &self.key
+        self.key
+            .get_or_init(|| self.policy.pseudonymiser().for_client(&self.client_id))
     }
 }
 
