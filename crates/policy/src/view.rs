@@ -66,8 +66,8 @@ pub struct View<'p> {
     row_limit: u64,
     client_id: String,
     /// The client's pseudonym and sample keys, derived (four HMAC
-    /// computations) the first time a pseudonym or the sample needs them:
-    /// most views, the till's among them, never do.
+    /// computations) the first time shaping or the sample needs them: the
+    /// till's view, which only reads effects, never does.
     key: OnceLock<ClientKey>,
 }
 
