@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod error;
 mod identity;
+mod logfmt;
 mod logsink;
 mod openapi;
 mod pki;
@@ -177,8 +178,11 @@ fn init_logging(format: LogFormat, filter: &str) -> logsink::Flush {
         .with_ansi(ansi)
         .with_writer(sink);
     match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(logfmt::Line { json: true })
+            .init(),
+        LogFormat::Human => builder.event_format(logfmt::Line { json: false }).init(),
     }
     flush
 }
