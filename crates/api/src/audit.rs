@@ -170,7 +170,10 @@ impl Audit {
             user_name: user.map(|u| u.username.clone()),
             search_type: self.search_type.to_owned(),
             endpoint: self.endpoint.to_owned(),
-            parameters: serde_json::Value::Object(self.parameters).to_string(),
+            // serde_json's writer, not `Value`'s `Display` (the same bytes
+            // through `fmt`, growing the string as it goes). A map of JSON
+            // values always serializes.
+            parameters: serde_json::to_string(&self.parameters).unwrap_or_else(|_| "{}".into()),
             subject_hash: self.subject_hash,
             rows_returned: rows,
             status: i32::from(status),

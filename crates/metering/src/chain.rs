@@ -3,7 +3,6 @@
 //! commit time, its record count and the digests of its records in id order.
 //! Deleting, inserting or editing a record, or a batch, breaks the chain.
 
-use std::io::Write as _;
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use sha2::{Digest, Sha256};
@@ -36,7 +35,8 @@ pub fn record_json(row: &AccessRow) -> Vec<u8> {
     int(o, b"{\"id\":", row.id);
     int(o, b",\"batch_id\":", row.batch_id);
     o.extend_from_slice(b",\"at\":\"");
-    debug_time(o, row.at);
+    // As chrono serialises it: its `Debug` form (nothing in it needs escaping).
+    store::timetext::write(o, row.at, b'T');
     o.push(b'"');
     text(o, b",\"request_id\":", &row.request_id);
     text(o, b",\"client_ip\":", &row.client_ip);
@@ -62,52 +62,6 @@ pub fn record_json(row: &AccessRow) -> Vec<u8> {
     text(o, b",\"withheld\":", &row.withheld);
     o.push(b'}');
     out
-}
-
-/// A time as chrono serialises it: its `Debug` form (nothing in it needs
-/// escaping), written without the formatting machinery for years 0-9999:
-/// the fraction as 3, 6 or 9 digits, whichever is exact, none when zero; a
-/// leap second (nanoseconds past 1e9) as second 60.
-fn debug_time(out: &mut Vec<u8>, t: NaiveDateTime) {
-    let Ok(year) = u32::try_from(t.year()) else {
-        let _ = write!(out, "{t:?}");
-        return;
-    };
-    if year > 9999 {
-        let _ = write!(out, "{t:?}");
-        return;
-    }
-    let nano = t.nanosecond();
-    digits(out, year, 4);
-    out.push(b'-');
-    digits(out, t.month(), 2);
-    out.push(b'-');
-    digits(out, t.day(), 2);
-    out.push(b'T');
-    digits(out, t.hour(), 2);
-    out.push(b':');
-    digits(out, t.minute(), 2);
-    out.push(b':');
-    digits(out, t.second() + nano / 1_000_000_000, 2);
-    let frac = nano % 1_000_000_000;
-    let (value, width) = match frac {
-        0 => return,
-        f if f % 1_000_000 == 0 => (f / 1_000_000, 3),
-        f if f % 1_000 == 0 => (f / 1_000, 6),
-        f => (f, 9),
-    };
-    out.push(b'.');
-    digits(out, value, width);
-}
-
-/// `value`'s last `width` decimal digits, zero-padded.
-fn digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
-    let mut buf = [b'0'; 9];
-    for d in buf[..width].iter_mut().rev() {
-        *d = b'0' + u8::try_from(value % 10).unwrap_or(0);
-        value /= 10;
-    }
-    out.extend_from_slice(&buf[..width]);
 }
 
 fn int(out: &mut Vec<u8>, key: &[u8], value: i64) {

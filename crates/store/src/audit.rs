@@ -232,9 +232,14 @@ macro_rules! record_columns {
 /// transaction, and `audit verify` checks every record against its
 /// batch). Without both, the copies were ~16 % of the applier's time
 /// (docs/performance.md, stop 15).
+///
+/// Each record's time is bound as the text diesel would bind it
+/// ([`crate::timetext`]), written without chrono's format string (~2,500
+/// instructions a record through diesel, stop 22).
 struct SqliteInsert<'a, const N: usize> {
     rows: &'a [AccessRow; N],
     keys: [Option<i64>; N],
+    times: [String; N],
 }
 
 impl<'a, const N: usize> SqliteInsert<'a, N> {
@@ -242,6 +247,7 @@ impl<'a, const N: usize> SqliteInsert<'a, N> {
         SqliteInsert {
             rows,
             keys: std::array::from_fn(|i| rows[i].subject_key()),
+            times: std::array::from_fn(|i| crate::timetext::sqlite(rows[i].at)),
         }
     }
 }
@@ -267,12 +273,28 @@ impl<const N: usize> diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite
             };
         }
         out.push_sql(record_columns!(column_list));
-        for (i, (r, key)) in self.rows.iter().zip(&self.keys).enumerate() {
+        for (i, ((r, key), time)) in self
+            .rows
+            .iter()
+            .zip(&self.keys)
+            .zip(&self.times)
+            .enumerate()
+        {
             out.push_sql(if i == 0 { "(" } else { ", (" });
+            macro_rules! bind {
+                (at) => {
+                    out.push_bind_param::<diesel::sql_types::Text, _>(time)?;
+                };
+                ($c:ident) => {
+                    out.push_bind_param::<<access_log::$c as diesel::Expression>::SqlType, _>(
+                        &r.$c,
+                    )?;
+                };
+            }
             macro_rules! binds {
                 ($($c:ident),*) => {
                     $(
-                        out.push_bind_param::<<access_log::$c as diesel::Expression>::SqlType, _>(&r.$c)?;
+                        bind!($c);
                         out.push_sql(", ");
                     )*
                 };

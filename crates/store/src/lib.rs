@@ -16,6 +16,7 @@ pub mod search;
 pub mod spare;
 mod sqlite_read;
 pub mod testing;
+pub mod timetext;
 
 pub use db::{pool, DatabaseUrl, DbConn, Pool, PooledConn};
 pub use error::{Result, StoreError};
