@@ -182,7 +182,10 @@ fn init_logging(format: LogFormat, filter: &str) -> logsink::Flush {
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(logfmt::Line { json: true })
             .init(),
-        LogFormat::Human => builder.event_format(logfmt::Line { json: false }).init(),
+        LogFormat::Human => builder
+            .fmt_fields(logfmt::Fields)
+            .event_format(logfmt::Line { json: false })
+            .init(),
     }
     flush
 }

@@ -3,7 +3,6 @@
 //! commit time, its record count and the digests of its records in id order.
 //! Deleting, inserting or editing a record, or a batch, breaks the chain.
 
-
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use sha2::{Digest, Sha256};
 use store::audit::AccessRow;
