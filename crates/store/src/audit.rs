@@ -311,6 +311,61 @@ impl<const N: usize> diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite
 
 impl<const N: usize> diesel::RunQueryDsl<diesel::SqliteConnection> for SqliteInsert<'_, N> {}
 
+/// An `UPDATE` of the SQLite log's bookkeeping with a static query id, so
+/// that the connection prepares it once. Diesel marks every `UPDATE` it
+/// builds unsafe to cache (its changesets may skip `None` fields), so the
+/// applier's two updates were compiled again in every transaction, ~50,000
+/// instructions each (docs/performance.md, stop 22).
+macro_rules! sqlite_update {
+    ($name:ident { $($field:ident: $ty:ty => $st:ty),* $(,)? }, $sql:literal) => {
+        struct $name<'a> {
+            $($field: &'a $ty,)*
+        }
+
+        impl diesel::query_builder::QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for $name<'_> {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+            ) -> QueryResult<()> {
+                // `?` in the statement, in the fields' order.
+                let mut sql = $sql.split('?');
+                out.push_sql(sql.next().unwrap_or_default());
+                $(
+                    out.push_bind_param::<$st, _>(self.$field)?;
+                    out.push_sql(sql.next().unwrap_or_default());
+                )*
+                Ok(())
+            }
+        }
+
+        impl diesel::RunQueryDsl<diesel::SqliteConnection> for $name<'_> {}
+    };
+}
+
+sqlite_update!(
+    SqliteHead { batch: i64 => diesel::sql_types::BigInt, hash: str => diesel::sql_types::Text },
+    "UPDATE access_chain_head SET last_batch_id = ?, last_hash = ?"
+);
+sqlite_update!(
+    SqliteUsage {
+        requests: i64 => diesel::sql_types::BigInt,
+        rows: i64 => diesel::sql_types::BigInt,
+        day: NaiveDate => diesel::sql_types::Date,
+        org: i64 => diesel::sql_types::BigInt,
+        client: i64 => diesel::sql_types::BigInt,
+        search: str => diesel::sql_types::Text,
+        grant: i64 => diesel::sql_types::BigInt,
+    },
+    "UPDATE usage_daily SET requests = requests + ?, rows_returned = rows_returned + ? \
+     WHERE day = ? AND organisation_id = ? AND client_system_id = ? AND search_type = ? \
+     AND grant_id = ?"
+);
+
 /// Write batches (in chain order), their records (all of them, in id
 /// order), the new head (the last batch) and the usage roll-up. Call inside
 /// the transaction that called [`lock_head`], or, for batches already
@@ -356,13 +411,25 @@ pub fn append(conn: &mut DbConn, batches: &[BatchRow], rows: &[AccessRow]) -> Re
     }
     // On the backend's own connection, where the statement stays prepared
     // (through the multi-backend wrapper it is parsed on every batch).
-    on_backend!(conn, c => diesel::update(access_chain_head::table)
-        .set((
-            access_chain_head::last_batch_id.eq(last.id),
-            access_chain_head::last_hash.eq(&last.batch_hash),
-        ))
-        .execute(c))?;
-    // Usage: requests and rows per day, organisation, client system, search type and grant.
+    match conn {
+        DbConn::Sqlite(c) => SqliteHead {
+            batch: &last.id,
+            hash: &last.batch_hash,
+        }
+        .execute(c)?,
+        DbConn::Pg(c) => diesel::update(access_chain_head::table)
+            .set((
+                access_chain_head::last_batch_id.eq(last.id),
+                access_chain_head::last_hash.eq(&last.batch_hash),
+            ))
+            .execute(c)?,
+    };
+    roll_up_usage(conn, rows)
+}
+
+/// Add `rows` to the usage roll-up: requests and rows per day,
+/// organisation, client system, search type and grant.
+fn roll_up_usage(conn: &mut DbConn, rows: &[AccessRow]) -> Result<()> {
     let mut usage: std::collections::BTreeMap<UsageKey<'_>, (i64, i64)> =
         std::collections::BTreeMap::new();
     for r in rows {
@@ -393,12 +460,24 @@ pub fn append(conn: &mut DbConn, batches: &[BatchRow], rows: &[AccessRow]) -> Re
             .filter(usage_daily::client_system_id.eq(client))
             .filter(usage_daily::search_type.eq(search))
             .filter(usage_daily::grant_id.eq(grant));
-        let updated = on_backend!(conn, c => diesel::update(line)
-            .set((
-                usage_daily::requests.eq(usage_daily::requests + requests),
-                usage_daily::rows_returned.eq(usage_daily::rows_returned + rows_returned),
-            ))
-            .execute(c))?;
+        let updated = match conn {
+            DbConn::Sqlite(c) => SqliteUsage {
+                requests: &requests,
+                rows: &rows_returned,
+                day: &day,
+                org: &org,
+                client: &client,
+                search,
+                grant: &grant,
+            }
+            .execute(c)?,
+            DbConn::Pg(c) => diesel::update(line)
+                .set((
+                    usage_daily::requests.eq(usage_daily::requests + requests),
+                    usage_daily::rows_returned.eq(usage_daily::rows_returned + rows_returned),
+                ))
+                .execute(c)?,
+        };
         if updated == 0 {
             on_backend!(conn, c => diesel::insert_into(usage_daily::table)
                 .values((
