@@ -409,8 +409,9 @@ pub fn append(conn: &mut DbConn, batches: &[BatchRow], rows: &[AccessRow]) -> Re
             }
         }
     }
-    // On the backend's own connection, where the statement stays prepared
-    // (through the multi-backend wrapper it is parsed on every batch).
+    // On SQLite a statement prepared once per connection
+    // ([`sqlite_update!`]); on PostgreSQL diesel's `UPDATE`, which the
+    // server parses on every batch.
     match conn {
         DbConn::Sqlite(c) => SqliteHead {
             batch: &last.id,
@@ -450,8 +451,8 @@ fn roll_up_usage(conn: &mut DbConn, rows: &[AccessRow]) -> Result<()> {
     }
     for ((day, org, client, search, grant), (requests, rows_returned)) in usage {
         // An update of the day's line, and an insert only when there is none
-        // yet: both stay prepared, where diesel's `ON CONFLICT` upsert is
-        // parsed again on every batch. No other writer can insert the line
+        // yet: on SQLite both stay prepared, where diesel's `ON CONFLICT`
+        // upsert is parsed again on every batch. No other writer can insert the line
         // in between: writers serialise on the chain head (PostgreSQL's
         // `FOR UPDATE`, SQLite's write lock).
         let line = usage_daily::table
