@@ -26,13 +26,15 @@ pub fn prepare(households: u64) -> anyhow::Result<Config> {
     let existing = match &url {
         store::DatabaseUrl::Sqlite(p) if !p.exists() => {
             // The demo registry was deleted to start afresh: its access
-            // journal goes with it (a gateway refuses a journal that is not
-            // its database's chain). Only the demo does this.
-            if let Some(journal) = metering::journal::path_for(&url) {
-                if journal.exists() {
-                    std::fs::remove_file(&journal)
-                        .with_context(|| format!("cannot remove {}", journal.display()))?;
-                    println!("removed {} (its registry is gone)", journal.display());
+            // journal and its access log's file go with it (a gateway
+            // refuses a journal that is not its database's chain, and a
+            // log's file without its registry). Only the demo does this.
+            let files = metering::journal::path_for(&url).into_iter();
+            for file in files.chain(url.access_log_path()) {
+                if file.exists() {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("cannot remove {}", file.display()))?;
+                    println!("removed {} (its registry is gone)", file.display());
                 }
             }
             0

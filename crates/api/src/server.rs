@@ -129,13 +129,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let url = url.clone();
         let size = config.database.pool_size;
         web::block(move || -> anyhow::Result<store::Pool> {
-            let pool = store::pool(&url, size)?;
-            let mut conn = pool.get()?;
-            let applied = store::migrate::run(&mut conn)?;
+            // Migrations first, on a connection of their own: on SQLite
+            // they may move the access log into its own file, which only
+            // connections opened afterwards attach (store::logfile).
+            let applied = store::migrate::run(&mut url.connect()?)?;
             if !applied.is_empty() {
                 tracing::info!(?applied, "migrations applied");
             }
-            Ok(pool)
+            Ok(store::pool(&url, size)?)
         })
         .await??
     };

@@ -399,10 +399,12 @@ fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError
         conn.batch_execute("PRAGMA foreign_keys = OFF")
             .map_err(StoreError::Query)?;
     }
-    if let (DbConn::Sqlite(_), true) = (&conn, config.sqlite_full_sync) {
+    if let (DbConn::Sqlite(c), true) = (&mut conn, config.sqlite_full_sync) {
         // The log must survive power loss, not only a crash of this process
-        // (with a journal: before the journal is reused).
-        conn.batch_execute("PRAGMA synchronous = FULL")
+        // (with a journal: before the journal is reused). The pragma names
+        // the schema: the log's own file once attached (store::logfile).
+        let schema = store::logfile::schema(c)?;
+        conn.batch_execute(&format!("PRAGMA {schema}.synchronous = FULL"))
             .map_err(StoreError::Query)?;
     }
     Ok(conn)

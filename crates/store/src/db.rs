@@ -73,7 +73,18 @@ impl DatabaseUrl {
         }
     }
 
-    /// Open one connection, with SQLite's pragmas set.
+    /// The SQLite file of the access log (`PATH.access-log`, see
+    /// [`crate::logfile`]); `None` on PostgreSQL and in memory.
+    #[must_use]
+    pub fn access_log_path(&self) -> Option<PathBuf> {
+        match self {
+            Self::Sqlite(p) if p.as_os_str() != ":memory:" => Some(crate::logfile::path_for(p)),
+            _ => None,
+        }
+    }
+
+    /// Open one connection, with SQLite's pragmas set and the access log's
+    /// file attached.
     pub fn connect(&self) -> Result<DbConn> {
         match self {
             Self::Sqlite(path) => {
@@ -86,6 +97,11 @@ impl DatabaseUrl {
                     }
                 })?;
                 conn.batch_execute(SQLITE_PRAGMAS)?;
+                // The access log's file, once the migrations have moved the
+                // log there (`store::logfile`); never created here.
+                if let Some(log) = self.access_log_path().filter(|p| p.exists()) {
+                    crate::logfile::attach(&mut conn, &log)?;
+                }
                 Ok(DbConn::Sqlite(conn))
             }
             Self::Postgres(url) => {

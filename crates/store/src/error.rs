@@ -16,6 +16,10 @@ pub enum StoreError {
         #[source]
         source: diesel::ConnectionError,
     },
+    /// The access log's own SQLite file (`PATH.access-log`) is missing, or
+    /// cannot be made from the registry's log.
+    #[error("access log file {path}: {reason}")]
+    AccessLogFile { path: String, reason: String },
     /// Migrations could not be applied or inspected.
     #[error("migrations failed: {0}")]
     Migration(String),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod billing;
 pub mod db;
 pub mod error;
+pub mod logfile;
 pub mod migrate;
 pub mod models;
 pub mod pos;

@@ -255,6 +255,17 @@ fn write_sqlite(
             .map_err(StoreError::Query)?;
         drop(conn);
         remove_sqlite_files(path);
+        // The migrations gave the side file its access log's file
+        // (store::logfile): it moves first, so a registry never stands
+        // without its log (a crash between the two leaves a log file that
+        // the next generation removes).
+        let log = store::logfile::path_for(path);
+        std::fs::rename(store::logfile::path_for(&partial), &log).map_err(|source| {
+            SynthError::Io {
+                path: log.display().to_string(),
+                source,
+            }
+        })?;
         std::fs::rename(&partial, path).map_err(|source| SynthError::Io {
             path: path.display().to_string(),
             source,
@@ -341,12 +352,16 @@ fn side_path(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// A SQLite registry's files: its own, and its access log's
+/// (`store::logfile`), each with its WAL and shared-memory index.
 fn remove_sqlite_files(path: &Path) {
-    for p in [
-        path.to_path_buf(),
-        side_path(path, "wal"),
-        side_path(path, "shm"),
-    ] {
+    let log = store::logfile::path_for(path);
+    for p in [path, &log] {
         let _ = std::fs::remove_file(p);
+        for suffix in ["-wal", "-shm"] {
+            let mut f = p.as_os_str().to_owned();
+            f.push(suffix);
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
