@@ -392,12 +392,16 @@ const APPLY_MAX_RECORDS: usize = 20_000;
 
 fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError> {
     let mut conn = url.connect()?;
-    if let DbConn::Sqlite(_) = conn {
+    if let DbConn::Sqlite(c) = &mut conn {
         // Without foreign-key enforcement an insert of many records needs
         // no statement journal (store::audit's `SqliteInsert` says why);
         // this connection writes only the log, each record after its batch.
-        conn.batch_execute("PRAGMA foreign_keys = OFF")
+        c.batch_execute("PRAGMA foreign_keys = OFF")
             .map_err(StoreError::Query)?;
+        if store::logfile::schema(c)? == store::logfile::SCHEMA {
+            c.batch_execute(store::logfile::WRITER_CACHE)
+                .map_err(StoreError::Query)?;
+        }
     }
     if let (DbConn::Sqlite(c), true) = (&mut conn, config.sqlite_full_sync) {
         // The log must survive power loss, not only a crash of this process

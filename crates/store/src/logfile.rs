@@ -47,11 +47,16 @@ pub fn path_for(registry: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// WAL as for the registry (readers never wait for the applier); its own
-/// page cache, as large as the registry's, used by the connections that
-/// write or query the log.
-const PRAGMAS: &str =
-    "PRAGMA log.journal_mode = WAL; PRAGMA log.synchronous = NORMAL; PRAGMA log.cache_size = -16000;";
+/// WAL as for the registry (readers never wait for the applier), and
+/// SQLite's default page cache (2 MB): most connections read only a quota's
+/// usage from the log. The log's writer asks for more ([`WRITER_CACHE`]).
+const PRAGMAS: &str = "PRAGMA log.journal_mode = WAL; PRAGMA log.synchronous = NORMAL;";
+
+/// The page cache of the connection that writes the log, as large as a
+/// registry connection's: its indexes' pages stay in memory between
+/// transactions (no other connection writes the log's file, so nothing
+/// empties it).
+pub const WRITER_CACHE: &str = "PRAGMA log.cache_size = -16000;";
 
 /// Attach the log's file at `path` as [`SCHEMA`] (SQLite creates it when it
 /// does not exist).
