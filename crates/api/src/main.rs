@@ -263,6 +263,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grants(c) => admin::grants(c),
         Command::Audit(AuditCommand::Verify { db, from }) => {
             let url = store::DatabaseUrl::parse(&db.database)?;
+            if let store::DbConn::Sqlite(c) = &mut url.connect()? {
+                store::logfile::require(c)?;
+            }
             audit::replay_journal(&url)?;
             let mut conn = url.connect()?;
             let from = from.and_then(|d| d.and_hms_opt(0, 0, 0));

@@ -692,3 +692,41 @@ fn commit(conn: &mut DbConn, jobs: &[Job], cached: &mut Option<Head>) -> Result<
     *cached = Some(next);
     Ok(first)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test stops on failure")]
+mod tests {
+    use diesel::sql_types::BigInt;
+    use diesel::{QueryableByName, RunQueryDsl};
+
+    #[derive(QueryableByName)]
+    struct Value {
+        #[diesel(sql_type = BigInt)]
+        v: i64,
+    }
+
+    /// `PRAGMA log.<name>`, read as a table.
+    fn pragma(conn: &mut super::DbConn, name: &str) -> i64 {
+        diesel::sql_query(format!(
+            "SELECT {name} AS v FROM pragma_{name} WHERE schema = 'log'"
+        ))
+        .load::<Value>(conn)
+        .map(|rows| rows[0].v)
+        .unwrap()
+    }
+
+    /// The writer's durability and cache pragmas reach the log's own file,
+    /// not only the registry's (a pragma without a schema sets `main`).
+    #[test]
+    fn the_writer_syncs_and_caches_the_logs_own_file() {
+        let db = store::testing::TestDb::sqlite();
+        store::migrate::run(&mut db.url.connect().unwrap()).unwrap();
+        let mut conn = super::connect(&db.url, super::WriterConfig::default()).unwrap();
+        assert_eq!(pragma(&mut conn, "synchronous"), 2, "FULL");
+        assert_eq!(pragma(&mut conn, "cache_size"), -16_000);
+        // An ordinary connection keeps SQLite's defaults on the log.
+        let mut other = db.url.connect().unwrap();
+        assert_eq!(pragma(&mut other, "synchronous"), 1, "NORMAL");
+        assert_eq!(pragma(&mut other, "cache_size"), -2_000);
+    }
+}

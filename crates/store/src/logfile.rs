@@ -128,6 +128,31 @@ fn count(conn: &mut SqliteConnection, schema: &str, table: &str) -> Result<i64> 
     Ok(rows.first().map_or(0, |c| c.n))
 }
 
+fn missing(path: &Path) -> StoreError {
+    StoreError::AccessLogFile {
+        path: path.display().to_string(),
+        reason: "the registry's access log was moved to this file, which is missing or \
+                 holds no log; restore it from the backup taken with the registry"
+            .to_owned(),
+    }
+}
+
+/// For commands that read the log without migrating (`audit verify`):
+/// refuse, with the reason, a migrated registry whose log is neither in its
+/// file nor in the log's file (rather than fail on a missing table).
+pub fn require(conn: &mut SqliteConnection) -> Result<()> {
+    let Some(registry) = crate::sqlite_read::main_file(conn)? else {
+        return Ok(());
+    };
+    if !has_table(conn, "main", "__diesel_schema_migrations")?
+        || has_table(conn, "main", "access_log")?
+        || attached_file(conn)?.is_some() && has_table(conn, SCHEMA, "access_log")?
+    {
+        return Ok(());
+    }
+    Err(missing(&path_for(&registry)))
+}
+
 /// What [`relocate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Relocation {
@@ -159,12 +184,7 @@ pub fn relocate(conn: &mut SqliteConnection) -> Result<Relocation> {
         if attached && has_table(conn, SCHEMA, "access_log")? {
             return Ok(Relocation::Unchanged);
         }
-        return Err(StoreError::AccessLogFile {
-            path: path.display().to_string(),
-            reason: "the registry's access log was moved to this file, which is missing or \
-                     holds no log; restore it from the backup taken with the registry"
-                .to_owned(),
-        });
+        return Err(missing(&path));
     }
     if !attached {
         attach(conn, &path)?;

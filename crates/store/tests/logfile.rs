@@ -181,6 +181,10 @@ fn move_back(db: &TestDb, keep_file: bool) {
 fn a_migrated_registry_keeps_its_log_in_a_file_of_its_own() {
     let db = TestDb::sqlite();
     let mut conn = db.url.connect().unwrap();
+    let DbConn::Sqlite(c) = &mut conn else {
+        unreachable!()
+    };
+    logfile::require(c).unwrap(); // not migrated: nothing to require yet
     let applied = store::migrate::run(&mut conn).unwrap();
     assert!(
         applied.contains(&"access-log-file".to_owned()),
@@ -192,6 +196,7 @@ fn a_migrated_registry_keeps_its_log_in_a_file_of_its_own() {
         unreachable!()
     };
     assert_eq!(logfile::schema(c).unwrap(), "log");
+    logfile::require(c).unwrap();
     drop(conn);
 
     let registry = objects(path(&db));
@@ -303,6 +308,12 @@ fn a_lost_log_file_is_refused_not_started_again_empty() {
         "{err}"
     );
     assert!(!log.exists(), "a new, empty log file was made");
+    // Readers that do not migrate (`audit verify`) say so too.
+    let DbConn::Sqlite(c) = &mut conn else {
+        unreachable!()
+    };
+    let err = logfile::require(c).unwrap_err().to_string();
+    assert!(err.contains("missing"), "{err}");
     // Without the file nothing reads or writes a log.
     assert!(audit::head(&mut conn).is_err());
 }
