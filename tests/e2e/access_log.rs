@@ -546,3 +546,42 @@ fn a_grant_row_quota_is_enforced_and_says_what_remains() {
         );
     }
 }
+
+#[test]
+fn a_registry_whose_log_file_is_lost_is_not_served() {
+    let mut gw = setup(TestDb::sqlite()).serve(&Options::default());
+    let till = gw.client(Some("till"));
+    let res = till
+        .get(format!("{}/v1/pmt/{}", gw.base, cnics(&gw, 1)[0]))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let answered = request_id(&res);
+    gw.kill();
+
+    // The log's own file (store::logfile) goes missing.
+    let log = gw.db.url.access_log_path().unwrap();
+    assert!(log.exists(), "the log is not in {}", log.display());
+    let aside = gw.dir.0.join("aside");
+    std::fs::rename(&log, &aside).unwrap();
+    let config = gw.dir.0.join("gateway.toml");
+    let out = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "served without its log: {err}");
+    assert!(
+        err.contains("access-log") && err.contains("missing"),
+        "{err}"
+    );
+    let (ok, text) = verify(&gw);
+    assert!(!ok && text.contains("missing"), "{text}");
+    assert!(!log.exists(), "a new, empty log was started");
+
+    // Restored, the log is whole and holds the answer given before.
+    std::fs::rename(&aside, &log).unwrap();
+    let (ok, text) = verify(&gw);
+    assert!(ok, "{text}");
+    assert!(log_by_request(&gw).contains_key(&answered));
+}
