@@ -140,6 +140,40 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// An access record for tests of the log's storage: request `req-{id}`, one
+/// row served to organisation, client system and grant 1 with status 200.
+#[must_use]
+pub fn access_row(
+    id: i64,
+    batch_id: i64,
+    at: chrono::NaiveDateTime,
+    subject: Option<&str>,
+) -> crate::audit::AccessRow {
+    crate::audit::AccessRow {
+        id,
+        batch_id,
+        at,
+        request_id: format!("req-{id}"),
+        client_ip: "127.0.0.1".into(),
+        organisation_id: Some(1),
+        organisation_name: None,
+        org_type: None,
+        client_system_id: Some(1),
+        client_name: None,
+        user_id: None,
+        user_name: None,
+        search_type: "pmt_by_cnic".into(),
+        endpoint: "/v1/test".into(),
+        parameters: "{}".into(),
+        subject_hash: subject.map(str::to_owned),
+        rows_returned: 1,
+        status: 200,
+        grant_id: Some(1),
+        purpose: None,
+        withheld: "[]".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -13,32 +13,11 @@ use store::testing::TestDb;
 use store::DbConn;
 
 fn record(id: i64, subject: Option<&str>) -> AccessRow {
-    AccessRow {
-        id,
-        batch_id: 1,
-        at: chrono::NaiveDate::from_ymd_opt(2026, 11, 27)
-            .unwrap()
-            .and_hms_opt(10, 0, 0)
-            .unwrap(),
-        request_id: format!("req-{id}"),
-        client_ip: "127.0.0.1".into(),
-        organisation_id: Some(1),
-        organisation_name: None,
-        org_type: None,
-        client_system_id: Some(1),
-        client_name: None,
-        user_id: None,
-        user_name: None,
-        search_type: "pmt_by_cnic".into(),
-        endpoint: "/v1/test".into(),
-        parameters: "{}".into(),
-        subject_hash: subject.map(str::to_owned),
-        rows_returned: 1,
-        status: 200,
-        grant_id: Some(1),
-        purpose: None,
-        withheld: "[]".into(),
-    }
+    let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 27)
+        .unwrap()
+        .and_hms_opt(10, 0, 0)
+        .unwrap();
+    store::testing::access_row(id, 1, at, subject)
 }
 
 fn ids(conn: &mut DbConn, subject: &str, before: Option<i64>, limit: i64) -> Vec<i64> {

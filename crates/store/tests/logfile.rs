@@ -62,28 +62,9 @@ fn append(conn: &mut DbConn, n: i64) {
         .and_hms_opt(10, 0, 0)
         .unwrap();
     let rows: Vec<AccessRow> = (first..first + n)
-        .map(|id| AccessRow {
-            id,
-            batch_id: last + 1,
-            at,
-            request_id: format!("req-{id}"),
-            client_ip: "127.0.0.1".into(),
-            organisation_id: Some(1),
-            organisation_name: None,
-            org_type: None,
-            client_system_id: Some(1),
-            client_name: None,
-            user_id: None,
-            user_name: None,
-            search_type: "pmt_by_cnic".into(),
-            endpoint: "/v1/test".into(),
-            parameters: "{}".into(),
-            subject_hash: Some(format!("{id:064x}")),
-            rows_returned: 1,
-            status: 200,
-            grant_id: Some(1),
-            purpose: None,
-            withheld: "[]".into(),
+        .map(|id| {
+            let subject = format!("{id:064x}");
+            store::testing::access_row(id, last + 1, at, Some(&subject))
         })
         .collect();
     let batch = BatchRow {
