@@ -214,7 +214,7 @@ pub fn relocate(conn: &mut SqliteConnection) -> Result<Relocation> {
         }
         Ok(())
     } else {
-        conn.immediate_transaction(copy)
+        conn.immediate_transaction(|c| copy(c, &path))
     };
     copied?;
     conn.transaction(|conn| {
@@ -229,7 +229,7 @@ pub fn relocate(conn: &mut SqliteConnection) -> Result<Relocation> {
 
 /// Create the log's tables in its file with the registry's own definitions
 /// (what the migrations built), copy the rows, then build the indexes.
-fn copy(conn: &mut SqliteConnection) -> Result<()> {
+fn copy(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
     let mut indexes = Vec::new();
     for table in TABLES {
         let ddl: Vec<Ddl> = diesel::sql_query(
@@ -250,7 +250,7 @@ fn copy(conn: &mut SqliteConnection) -> Result<()> {
                 });
             let Some(qualified) = qualified else {
                 return Err(StoreError::AccessLogFile {
-                    path: String::new(),
+                    path: path.display().to_string(),
                     reason: format!("cannot move the {kind} {sql:?} of {table}"),
                 });
             };
