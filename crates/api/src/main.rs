@@ -263,11 +263,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grants(c) => admin::grants(c),
         Command::Audit(AuditCommand::Verify { db, from }) => {
             let url = store::DatabaseUrl::parse(&db.database)?;
-            if let store::DbConn::Sqlite(c) = &mut url.connect()? {
+            let mut conn = url.connect()?;
+            if let store::DbConn::Sqlite(c) = &mut conn {
                 store::logfile::require(c)?;
             }
             audit::replay_journal(&url)?;
-            let mut conn = url.connect()?;
             let from = from.and_then(|d| d.and_hms_opt(0, 0, 0));
             match metering::verify::verify(&mut conn, from)? {
                 metering::verify::Verdict::Intact { batches, records } => {

@@ -398,18 +398,19 @@ fn connect(url: &DatabaseUrl, config: WriterConfig) -> Result<DbConn, StoreError
         // this connection writes only the log, each record after its batch.
         c.batch_execute("PRAGMA foreign_keys = OFF")
             .map_err(StoreError::Query)?;
-        if store::logfile::schema(c)? == store::logfile::SCHEMA {
+        // The log's pragmas name its schema: its own file once attached
+        // (store::logfile); a pragma without one sets only `main`.
+        let schema = store::logfile::schema(c)?;
+        if schema == store::logfile::SCHEMA {
             c.batch_execute(store::logfile::WRITER_CACHE)
                 .map_err(StoreError::Query)?;
         }
-    }
-    if let (DbConn::Sqlite(c), true) = (&mut conn, config.sqlite_full_sync) {
-        // The log must survive power loss, not only a crash of this process
-        // (with a journal: before the journal is reused). The pragma names
-        // the schema: the log's own file once attached (store::logfile).
-        let schema = store::logfile::schema(c)?;
-        conn.batch_execute(&format!("PRAGMA {schema}.synchronous = FULL"))
-            .map_err(StoreError::Query)?;
+        if config.sqlite_full_sync {
+            // The log must survive power loss, not only a crash of this
+            // process (with a journal: before the journal is reused).
+            c.batch_execute(&format!("PRAGMA {schema}.synchronous = FULL"))
+                .map_err(StoreError::Query)?;
+        }
     }
     Ok(conn)
 }

@@ -91,17 +91,8 @@ pub fn schema(conn: &mut SqliteConnection) -> Result<&'static str> {
     })
 }
 
-#[derive(QueryableByName)]
-struct Database {
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    file: String,
-}
-
 fn attached_file(conn: &mut SqliteConnection) -> Result<Option<String>> {
-    let list: Vec<Database> = diesel::sql_query("PRAGMA database_list").load(conn)?;
-    Ok(list.into_iter().find(|d| d.name == SCHEMA).map(|d| d.file))
+    crate::sqlite_read::database_file(conn, SCHEMA)
 }
 
 #[derive(QueryableByName)]
@@ -196,7 +187,7 @@ pub fn relocate(conn: &mut SqliteConnection) -> Result<Relocation> {
         attach(conn, &path)?;
     }
     conn.batch_execute("PRAGMA log.synchronous = FULL")?;
-    let copied = if has_table(conn, SCHEMA, "access_log")? {
+    if has_table(conn, SCHEMA, "access_log")? {
         // An earlier move copied and stopped before dropping: its copy was
         // one transaction, so it is whole; the counts say it is this log's.
         for table in TABLES {
@@ -212,11 +203,9 @@ pub fn relocate(conn: &mut SqliteConnection) -> Result<Relocation> {
                 });
             }
         }
-        Ok(())
     } else {
-        conn.immediate_transaction(|c| copy(c, &path))
-    };
-    copied?;
+        conn.immediate_transaction(|c| copy(c, &path))?;
+    }
     conn.transaction(|conn| {
         for table in TABLES.iter().rev() {
             conn.batch_execute(&format!("DROP TABLE main.{table}"))?;

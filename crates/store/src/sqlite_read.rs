@@ -77,14 +77,22 @@ struct Database {
     file: String,
 }
 
-/// The file of `conn`'s main database; `None` for one in memory.
-pub(crate) fn main_file(conn: &mut diesel::SqliteConnection) -> Result<Option<PathBuf>> {
+/// The file of the database `conn` has attached as `schema` (`""` for one
+/// in memory); `None` when nothing is attached under that name.
+pub(crate) fn database_file(
+    conn: &mut diesel::SqliteConnection,
+    schema: &str,
+) -> Result<Option<String>> {
     use diesel::RunQueryDsl;
     let list: Vec<Database> = diesel::sql_query("PRAGMA database_list").load(conn)?;
-    Ok(list
-        .into_iter()
-        .find(|d| d.name == "main" && !d.file.is_empty())
-        .map(|d| PathBuf::from(d.file)))
+    Ok(list.into_iter().find(|d| d.name == schema).map(|d| d.file))
+}
+
+/// The file of `conn`'s main database; `None` for one in memory.
+pub(crate) fn main_file(conn: &mut diesel::SqliteConnection) -> Result<Option<PathBuf>> {
+    Ok(database_file(conn, "main")?
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from))
 }
 
 /// Run `f` in one read transaction on an idle connection to `path` (or a
