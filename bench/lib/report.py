@@ -151,6 +151,12 @@ def mb(kb):
     return kb * 1024 / 1e6
 
 
+def steady_of(meta, key):
+    """p50, p99, p99.9 (ms) after a run's first second, as `steady` wrote them; None if absent."""
+    parts = meta.get(key, "").split(",")
+    return tuple(float(x) for x in parts) if len(parts) == 3 else None
+
+
 def targets(meta, st, rss, backends, scale):
     rows = []
 
@@ -171,9 +177,9 @@ def targets(meta, st, rss, backends, scale):
                          f"{fmt_ms(half['p99'])} ms{achieved}", verdict(half["p99"] is not None and half["p99"] < 5)))
             rows.append((be, "p99.9 < 20 ms at half the maximum rate",
                          f"{fmt_ms(half['p999'])} ms", verdict(half["p999"] is not None and half["p999"] < 20)))
-            steady = meta.get(f"{be}.half_steady", "").split(",")
-            if len(steady) == 3:
-                p50, p99, p999 = (float(x) for x in steady)
+            steady = steady_of(meta, f"{be}.half_steady")
+            if steady:
+                p50, p99, p999 = steady
                 rows.append((be, "(info) the same after the run's first second (its connections' handshakes)",
                              f"p50 {fmt_ms(p50)}, p99 {fmt_ms(p99)}, p99.9 {fmt_ms(p999)} ms",
                              "info: " + ("PASS" if p99 < 5 and p999 < 20 else "FAIL")))
@@ -181,9 +187,9 @@ def targets(meta, st, rss, backends, scale):
         if ng_half:
             # The ceiling under the same yardstick: whole run, then steady.
             measured = f"p99 {fmt_ms(ng_half['p99'])}, p99.9 {fmt_ms(ng_half['p999'])} ms"
-            steady = meta.get(f"{be}.nginx_half_steady", "").split(",")
-            if len(steady) == 3:
-                measured += f"; after the first second p99 {fmt_ms(float(steady[1]))}, p99.9 {fmt_ms(float(steady[2]))} ms"
+            steady = steady_of(meta, f"{be}.nginx_half_steady")
+            if steady:
+                measured += f"; after the first second p99 {fmt_ms(steady[1])}, p99.9 {fmt_ms(steady[2])} ms"
             ok = ng_half["p99"] is not None and ng_half["p99"] < 5 and ng_half["p999"] is not None and ng_half["p999"] < 20
             rows.append((be, "(info) nginx at the same rate, the same targets (whole run)", measured,
                          "info: " + ("PASS" if ok else "FAIL")))
