@@ -426,30 +426,21 @@ fn decode(payload: &[u8]) -> Option<Entry> {
 mod tests {
     use super::*;
 
+    /// The store's sample record, with every text field set (a purpose
+    /// with a newline, to be escaped in the frame) and an empty `withheld`.
     fn row(id: i64, batch_id: i64) -> AccessRow {
         let at = chain::to_micros(chrono::Utc::now().naive_utc());
         AccessRow {
-            id,
-            batch_id,
-            at,
-            request_id: format!("req-{id}"),
-            client_ip: "127.0.0.1".into(),
-            organisation_id: Some(1),
             organisation_name: Some("Org".into()),
             org_type: Some("federal_government".into()),
             client_system_id: Some(2),
             client_name: Some("till".into()),
-            user_id: None,
-            user_name: None,
-            search_type: "pmt_by_cnic".into(),
             endpoint: "/v1/pmt/{cnic}".into(),
             parameters: "{\"cnic\":\"x\"}".into(),
-            subject_hash: Some("ab".repeat(32)),
-            rows_returned: 1,
-            status: 200,
             grant_id: Some(3),
             purpose: Some("line\nbreak".into()),
             withheld: String::new(),
+            ..store::testing::access_row(id, batch_id, at, Some(&"ab".repeat(32)))
         }
     }
 
